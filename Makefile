@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: MIT
+# ibsnap top-level build.  Everything lands in $(BUILD) (default build/);
+# SAN=1 builds with AddressSanitizer + UBSan (make test does both).
+
+BUILD ?= build
+SAN ?= 0
+CC ?= gcc
+
+CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -fPIC \
+	  -fvisibility=hidden -pthread -Iinclude -Ifake-hca
+LDFLAGS := -pthread
+ifeq ($(SAN),1)
+CFLAGS += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	  -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+else
+CFLAGS += -O2
+endif
+
+# Debian packages the build, the tests and the benchmarks use.
+DEB_PKGS := gcc make pkg-config rdma-core ibverbs-providers libibverbs-dev \
+	librdmacm-dev ibverbs-utils perftest rdmacm-utils libucx-dev ucx-utils \
+	libev-dev libcmocka-dev criu qemu-system-x86 valgrind iproute2
+
+FAKE_SRCS := $(sort $(wildcard fake-hca/*.c))
+FAKE_OBJS := $(FAKE_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+INTEG_SRCS := $(sort $(wildcard tests/integration/*.c))
+INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
+BENCH_SRCS := $(sort $(wildcard bench/*.c))
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bin/%)
+
+LIBFAKE := $(BUILD)/lib/libfakehca.so
+LIBFAKE_A := $(BUILD)/lib/libfakehca.a
+
+.PHONY: all deps build test test-host test-host-one bench-fake demo clean format
+
+all: deps
+	@$(MAKE) --no-print-directory build
+
+build: $(LIBFAKE) $(LIBFAKE_A) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS)
+
+# Install what is missing (apt-get update once, then one install).
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null | \
+			grep -qx installed || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing$$missing"; \
+		[ "$$(id -u)" = 0 ] || { echo "make deps: need root for apt-get" >&2; exit 1; }; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBFAKE): $(FAKE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libfakehca.so -o $@ $^ -libverbs
+
+$(LIBFAKE_A): $(FAKE_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# Unit tests link the static archive: they may reach internals.
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIBFAKE_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $< -o $@ $(LDFLAGS) $(LIBFAKE_A) -lcmocka -libverbs
+
+# Integration tests link the shared library, as programs do.
+$(BUILD)/tests/integration/%: tests/integration/%.c tests/integration/itest.h $(LIBFAKE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $< -o $@ $(LDFLAGS) -L$(BUILD)/lib \
+		-Wl,-rpath,'$$ORIGIN/../../lib' -lfakehca -libverbs
+
+$(BUILD)/bin/%: bench/%.c $(LIBFAKE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) -L$(BUILD)/lib \
+		-Wl,-rpath,'$$ORIGIN/../lib' -lfakehca -libverbs -lm
+
+# One tier set on one build (normal or sanitized).
+test-host-one: build
+	@tests/run-tests.sh $(BUILD)
+
+# Host tiers, normal then ASan+UBSan; the last line is the grand total.
+test-host: deps
+	@$(MAKE) --no-print-directory BUILD=build SAN=0 build
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 build
+	@tests/run-tests.sh build build/asan
+
+test: test-host
+
+bench-fake: all
+	@$(BUILD)/bin/bench_fake docs/perf-fake-hca.md
+
+demo: all
+	@$(BUILD)/bin/fake_demo
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+-include $(FAKE_OBJS:.o=.d)
