@@ -78,6 +78,10 @@ int fab_port_open(const char *node_name, struct fab_port **port_p);
 void fab_port_close(struct fab_port *port);
 const struct fab_node_id *fab_port_node(const struct fab_port *port);
 uint32_t fab_port_slot(const struct fab_port *port);
+uint32_t fab_port_gen(const struct fab_port *port);
+/* True if a packet is waiting (cheap, no lock): lets a poller decide to
+ * take the context lock. */
+bool fab_rx_pending(struct fab_port *port);
 
 /* Node-wide allocators (unique across all processes of the node). */
 uint32_t fab_alloc_qpn(struct fab_port *port);

@@ -122,6 +122,9 @@ struct fk_context {
 	unsigned int armed_cqs;      /* CQs armed with req_notify (lock held) */
 	uint64_t next_timer_ns;      /* earliest QP timer, 0 = none */
 	unsigned int pending_tx;     /* QPs with packets waiting for ring room */
+	struct fk_list timer_qps;    /* QPs with a deadline (progress.c) */
+	uint8_t *tx_scratch;         /* FK_SEG bytes to gather multi-SGE sends */
+	uint64_t last_polls_seen;    /* app_polls at the last wake-mode check */
 };
 
 struct fk_pd {
@@ -199,8 +202,9 @@ struct fk_swqe {
 	uint32_t num_sge;
 	uint32_t length;        /* total message length */
 	uint32_t first_psn, npkts;
-	uint32_t sent;          /* bytes (READ: 0/1 request) put on the wire */
-	uint32_t acked;         /* READ: response bytes written locally */
+	uint32_t sent;          /* packets put on the wire (READ: request) */
+	uint32_t acked;         /* READ: response packets written locally */
+	bool started;           /* PSNs assigned, SGEs checked */
 	uint8_t status;         /* enum ibv_wc_status for the completion */
 	bool done;              /* completed by the responder's ACK */
 	struct fk_ah *ah;       /* UD */
@@ -226,6 +230,7 @@ struct fk_req {
 	uint64_t rnr_until_ns;  /* RNR back-off: do not send before */
 	uint32_t rd_outstanding;/* READ/atomic requests in flight */
 	bool blocked;           /* ring full: retry when room */
+	uint64_t blocked_until_ns;
 };
 
 /* Responder state of a connected QP (dp_resp.c). */
@@ -241,6 +246,8 @@ struct fk_resp {
 	uint8_t rwqe_buf[sizeof(struct fk_rwqe) +
 			 FK_MAX_SGE * sizeof(struct ibv_sge)];
 	uint32_t rwqe_status;
+	uint32_t msg_psn;       /* first PSN of the message in progress */
+	bool rwqe_held;         /* UC: a WQE kept from a dropped message */
 	/* atomic replay cache: results of recent atomics by PSN */
 	struct {
 		uint32_t psn;
