@@ -190,6 +190,12 @@ static inline void it_wait_fd(int fd, short events, uint64_t timeout_ns,
 		  fd, (uint64_t)(timeout_ns / 1000000000u));
 }
 
+/* Arm (or disarm) a SIGALRM backstop around a call that cannot time out. */
+static inline void it_alarm(bool on)
+{
+	alarm(on ? (unsigned int)(it_timeout_ns() / 1000000000ull) : 0);
+}
+
 static inline void it_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
@@ -649,6 +655,37 @@ static inline void it_post_send(struct ibv_qp *qp, uint64_t wr_id,
 				  .send_flags = IBV_SEND_SIGNALED };
 
 	it_post(qp, &wr, buf, len, lkey);
+}
+
+/* Post a signaled RDMA WRITE(_WITH_IMM) or READ of @len bytes at @raddr. */
+static inline void it_post_rdma(struct ibv_qp *qp, enum ibv_wr_opcode op,
+				uint64_t wr_id, void *buf, uint32_t len,
+				uint32_t lkey, uint64_t raddr, uint32_t rkey,
+				uint32_t imm)
+{
+	struct ibv_send_wr wr = { .wr_id = wr_id, .opcode = op,
+				  .send_flags = IBV_SEND_SIGNALED,
+				  .imm_data = htobe32(imm) };
+
+	wr.wr.rdma.remote_addr = raddr;
+	wr.wr.rdma.rkey = rkey;
+	it_post(qp, &wr, buf, len, lkey);
+}
+
+/* Post a signaled atomic; the original 8 bytes land at @buf. */
+static inline void it_post_atomic(struct ibv_qp *qp, enum ibv_wr_opcode op,
+				  uint64_t wr_id, uint64_t *buf, uint32_t lkey,
+				  uint64_t raddr, uint32_t rkey,
+				  uint64_t compare_add, uint64_t swap)
+{
+	struct ibv_send_wr wr = { .wr_id = wr_id, .opcode = op,
+				  .send_flags = IBV_SEND_SIGNALED };
+
+	wr.wr.atomic.remote_addr = raddr;
+	wr.wr.atomic.rkey = rkey;
+	wr.wr.atomic.compare_add = compare_add;
+	wr.wr.atomic.swap = swap;
+	it_post(qp, &wr, buf, sizeof(*buf), lkey);
 }
 
 /* Poll up to @max; 0 when nothing came within @ms milliseconds. */
