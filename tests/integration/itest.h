@@ -352,6 +352,32 @@ static inline void it_faults(const char *spec, unsigned int salt)
 	setenv("IBSNAP_FAKE_FAULTS", buf, 1);
 }
 
+/*
+ * For programs run by hand (bench, demo): a fabric directory of their own
+ * unless IBSNAP_FABRIC is set.  Returns the directory to remove, or NULL.
+ */
+static inline char *it_private_fabric(void)
+{
+	static char dir[] = "/dev/shm/ibsnap-run.XXXXXX";
+
+	if (getenv("IBSNAP_FABRIC"))
+		return NULL;
+	IT_ASSERT(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+	setenv("IBSNAP_FABRIC", dir, 1);
+	return dir;
+}
+
+static inline void it_private_fabric_rm(char *dir)
+{
+	char cmd[128];
+
+	if (!dir)
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+}
+
 /* Simulated node (own LID/GID) for the HCA this process opens next. */
 static inline void it_node(const char *name)
 {
