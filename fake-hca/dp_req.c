@@ -228,7 +228,8 @@ static int send_one(struct fk_qp *qp, struct fk_swqe *wqe,
 			pkt.sgid = qp_ctx(qp)->node->gid[ah->attr.grh.sgid_index %
 							 FK_NUM_GIDS];
 		}
-		flags |= FAB_SEND_UNRELIABLE;
+		/* IB and lossless RoCE links have link-level flow control: a
+		 * busy receiver slows UD senders down; it does not drop. */
 	}
 	ret = fab_send(qp_ctx(qp)->port, dest, &pkt, sizeof(pkt), pl, len,
 		       flags);
