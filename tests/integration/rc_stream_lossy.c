@@ -16,11 +16,6 @@
 #define TAG_GO 0x60
 #define TAG_DONE 0xd0
 
-#ifdef __SANITIZE_ADDRESS__
-#define DEF_SCALE 0.25
-#else
-#define DEF_SCALE 1.0
-#endif
 
 struct msg_hdr {
 	uint64_t seq;
@@ -37,7 +32,7 @@ struct side {
 
 static uint64_t nmsgs(void)
 {
-	uint64_t n = (uint64_t)((double)(1ull << 30) * it_scale(DEF_SCALE));
+	uint64_t n = (uint64_t)((double)(1ull << 30) * it_scale(1.0));
 
 	n /= MSG_SIZE;
 	return n ? n : 1;

@@ -49,7 +49,8 @@ struct init {
 	struct expect ex[NEXP];
 };
 
-static void poll_in_order(struct init *s, unsigned int n,
+/* Poll @n completions of WRs @first, @first + 1, ... */
+static void poll_in_order(struct init *s, unsigned int first, unsigned int n,
 			  enum ibv_wc_opcode op)
 {
 	struct ibv_wc wc[NSIZES];
@@ -58,9 +59,10 @@ static void poll_in_order(struct init *s, unsigned int n,
 	it_poll_n(s->cq, wc, (int)n);
 	for (i = 0; i < n; i++) {
 		IT_WC_OK(&wc[i]);
-		IT_ASSERT(wc[i].wr_id == i && wc[i].opcode == op,
-			  "wr_id %" PRIu64 " opcode %d", (uint64_t)wc[i].wr_id,
-			  wc[i].opcode);
+		IT_ASSERT(wc[i].wr_id == first + i && wc[i].opcode == op,
+			  "completion %u of %u: wr_id %" PRIu64 " opcode %d, "
+			  "want opcode %d", i, n, (uint64_t)wc[i].wr_id,
+			  wc[i].opcode, op);
 	}
 }
 
@@ -83,7 +85,7 @@ static void writes(struct init *s)
 		loff += sizes[i];
 	}
 	IT_ASSERT(roff <= IMM_OFF && loff <= L_SIZE);
-	poll_in_order(s, NSIZES, IBV_WC_RDMA_WRITE);
+	poll_in_order(s, 0, NSIZES, IBV_WC_RDMA_WRITE);
 }
 
 static void read_back(struct init *s)
@@ -95,7 +97,7 @@ static void read_back(struct init *s)
 		it_post_rdma(s->qp, IBV_WR_RDMA_READ, i, s->dst + s->loc[i],
 			     sizes[i], s->mr->lkey, s->peer.addr + s->ex[i].off,
 			     s->peer.rkey, 0);
-	poll_in_order(s, NSIZES, IBV_WC_RDMA_READ);
+	poll_in_order(s, 0, NSIZES, IBV_WC_RDMA_READ);
 	for (i = 0; i < NSIZES; i++)
 		IT_ASSERT(it_csum(s->dst + s->loc[i], sizes[i]) == s->ex[i].csum &&
 			  !memcmp(s->dst + s->loc[i], s->src + s->loc[i], sizes[i]),
@@ -116,7 +118,7 @@ static void read_prefilled(struct init *s)
 			     sizes[i], s->mr->lkey,
 			     s->peer.addr + RD_OFF + r[i], s->peer.rkey, 0);
 	}
-	poll_in_order(s, NSIZES, IBV_WC_RDMA_READ);
+	poll_in_order(s, 0, NSIZES, IBV_WC_RDMA_READ);
 	for (i = 0; i < NSIZES; i++)
 		IT_ASSERT(!memcmp(s->dst + s->loc[i], ref + r[i], sizes[i]),
 			  "READ of %u B at +%" PRIu64 " differs", sizes[i],
@@ -140,7 +142,7 @@ static void writes_imm(struct init *s)
 			     imm_sizes[j], s->mr->lkey, s->peer.addr + roff,
 			     s->peer.rkey, IMM_BASE + j);
 		/* the source is reused: wait for this one */
-		poll_in_order(s, 1, IBV_WC_RDMA_WRITE);
+		poll_in_order(s, j, 1, IBV_WC_RDMA_WRITE);
 		roff += imm_sizes[j];
 	}
 }

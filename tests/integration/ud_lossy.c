@@ -109,9 +109,26 @@ static int sender(int fd, int idx)
 	return 0;
 }
 
+/*
+ * With a GID that is not IPv4-mapped, the GRH is an IPv6 header: source GID
+ * at byte 8, destination GID at byte 24 (with an IPv4-mapped one rxe puts an
+ * IPv4 header in the last 20 bytes instead).
+ */
+static void check_grh(const uint8_t *grh, const struct it_ep *src,
+		      const struct it_ep *dst)
+{
+	static const uint8_t v4[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (!memcmp(src->gid, v4, sizeof(v4)))
+		return;
+	IT_ASSERT(!memcmp(grh + 8, src->gid, 16) &&
+		  !memcmp(grh + 24, dst->gid, 16),
+		  "GRH does not carry the sender's and receiver's GIDs");
+}
+
 /* Check one arrival; returns its sequence number. */
 static uint64_t check_arrival(const struct ibv_wc *wc, const uint8_t *slot,
-			      uint32_t src_qpn, uint8_t *seen)
+			      const struct it_ep *ep, uint8_t *seen)
 {
 	const uint8_t *m = slot + GRH_SIZE;
 	const struct msg_hdr *h = (const struct msg_hdr *)m;
@@ -120,8 +137,9 @@ static uint64_t check_arrival(const struct ibv_wc *wc, const uint8_t *slot,
 	IT_ASSERT(wc->opcode == IBV_WC_RECV && wc->byte_len == SLOT,
 		  "opcode %d byte_len %u", wc->opcode, wc->byte_len);
 	IT_ASSERT(wc->wc_flags & IBV_WC_GRH, "no GRH flag");
-	IT_ASSERT(wc->src_qp == src_qpn, "src_qp %#x, sender is %#x",
-		  wc->src_qp, src_qpn);
+	IT_ASSERT(wc->src_qp == ep[1].qpn, "src_qp %#x, sender is %#x",
+		  wc->src_qp, ep[1].qpn);
+	check_grh(slot, &ep[1], &ep[0]);
 	IT_ASSERT(h->seq < NMSG, "garbage sequence %" PRIu64, h->seq);
 	IT_ASSERT(h->csum == body_csum(m, h->seq), "message %" PRIu64
 		  " corrupted", h->seq);
@@ -133,8 +151,9 @@ static uint64_t check_arrival(const struct ibv_wc *wc, const uint8_t *slot,
 	return h->seq;
 }
 
+/* ep[0]: this receiver, ep[1]: the sender */
 static unsigned int receive(int fd, struct ibv_cq *cq, uint8_t *buf,
-			    uint32_t src_qpn)
+			    const struct it_ep *ep)
 {
 	static uint8_t seen[NMSG];
 	struct ibv_wc wc[64];
@@ -147,7 +166,7 @@ static unsigned int receive(int fd, struct ibv_cq *cq, uint8_t *buf,
 	while (!done || quiet_ms < 500) {
 		k = it_poll_for(cq, wc, 64, 10);
 		for (i = 0; i < k; i++, got++)
-			check_arrival(&wc[i], buf + wc[i].wr_id * SLOT, src_qpn,
+			check_arrival(&wc[i], buf + wc[i].wr_id * SLOT, ep,
 				      seen);
 		if (!done && poll(&pfd, 1, 0) > 0) {
 			it_expect(fd, TAG_DONE);
@@ -167,7 +186,7 @@ int main(int argc, char **argv)
 						{ NULL, NULL } };
 	int rc = it_child_main(argc, argv, roles), fd, i;
 	unsigned int got, good = NMSG - NMSG / 4;
-	struct it_ep me, peer;
+	struct it_ep ep[2];
 	struct it_dev d;
 	struct ibv_cq *cq;
 	struct ibv_qp *qp;
@@ -186,14 +205,14 @@ int main(int argc, char **argv)
 	qp = it_qp(&d, IBV_QPT_UD, cq, NULL, 1, NMSG);
 	buf = it_alloc((size_t)NMSG * SLOT);
 	mr = it_reg(&d, buf, (size_t)NMSG * SLOT, IBV_ACCESS_LOCAL_WRITE);
-	it_ep_init(&d, qp, NULL, &me);
-	it_xchg(fd, &me, 1, &peer);
-	it_connect(&d, qp, &me, &peer, NULL);
+	it_ep_init(&d, qp, NULL, &ep[0]);
+	it_xchg(fd, &ep[0], 1, &ep[1]);
+	it_connect(&d, qp, &ep[0], &ep[1], NULL);
 	for (i = 0; i < NMSG; i++)
 		it_post_recv(qp, NULL, (uint64_t)i, buf + (size_t)i * SLOT,
 			     SLOT, mr->lkey);
 	it_sync(fd, TAG_GO);
-	got = receive(fd, cq, buf, peer.qpn);
+	got = receive(fd, cq, buf, ep);
 	IT_ASSERT(got >= good / 2 && got <= good,
 		  "%u of %u right-keyed messages arrived", got, good);
 	it_sync(fd, TAG_DONE + 1);
