@@ -153,8 +153,11 @@ static void *progress_main(void *arg)
 
 	if (e)
 		spin_ns = strtoull(e, NULL, 10) * 1000ull;
+	unsigned long polls = atomic_load(&ctx->app_polls);
+
 	while (!atomic_load(&ctx->progress_stop)) {
 		uint64_t now = fab_now_ns();
+		unsigned long p;
 		int n = 0;
 
 		if (fab_rx_pending(ctx->port) || timer_due(ctx, now)) {
@@ -167,10 +170,14 @@ static void *progress_main(void *arg)
 			idle_since = now;
 			continue;
 		}
-		if (now - idle_since < spin_ns) {
+		/* Spin only for an application that does not poll itself:
+		 * otherwise we would steal a core from it. */
+		p = atomic_load(&ctx->app_polls);
+		if (now - idle_since < spin_ns && p == polls) {
 			sched_yield();
 			continue;
 		}
+		polls = p;
 		pthread_mutex_lock(&ctx->lock);
 		timeout = plan_sleep(ctx, now);
 		pthread_mutex_unlock(&ctx->lock);
