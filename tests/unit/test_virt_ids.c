@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: MIT */
+/* virt-ids: the ID maps and the translations of test mode and of peers. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "../virt-ids/vid.h"
+
+static void test_map_basic(void **state)
+{
+	struct isn_vid_map m;
+	uint32_t v = 0;
+
+	(void)state;
+	isn_vid_map_init(&m);
+	assert_false(isn_vid_map_get(&m, 7, &v));
+	assert_int_equal(isn_vid_map_set(&m, 7, 70), 0);
+	assert_true(isn_vid_map_get(&m, 7, &v));
+	assert_int_equal(v, 70);
+	assert_int_equal(isn_vid_map_set(&m, 7, 71), 0); /* replace */
+	assert_true(isn_vid_map_get(&m, 7, &v));
+	assert_int_equal(v, 71);
+	assert_int_equal(isn_vid_map_count(&m), 1);
+	/* IDs 0 and 1 are keys like any other */
+	assert_int_equal(isn_vid_map_set(&m, 0, 5), 0);
+	assert_int_equal(isn_vid_map_set(&m, 1, 0), 0);
+	assert_true(isn_vid_map_get(&m, 0, &v));
+	assert_int_equal(v, 5);
+	assert_true(isn_vid_map_get(&m, 1, &v));
+	assert_int_equal(v, 0);
+	isn_vid_map_del(&m, 7);
+	assert_false(isn_vid_map_get(&m, 7, &v));
+	assert_int_equal(isn_vid_map_count(&m), 2);
+	isn_vid_map_destroy(&m);
+}
+
+static void test_map_identity_is_absence(void **state)
+{
+	struct isn_vid_map m;
+	uint32_t v;
+
+	(void)state;
+	isn_vid_map_init(&m);
+	assert_int_equal(isn_vid_map_set(&m, 9, 90), 0);
+	assert_int_equal(isn_vid_map_set(&m, 9, 9), 0); /* back to identity */
+	assert_false(isn_vid_map_get(&m, 9, &v));
+	assert_int_equal(isn_vid_map_count(&m), 0);
+	isn_vid_map_destroy(&m);
+}
+
+static void test_map_grow_and_churn(void **state)
+{
+	struct isn_vid_map m;
+	uint32_t i, v;
+
+	(void)state;
+	isn_vid_map_init(&m);
+	for (i = 0; i < 100000; i++)
+		assert_int_equal(isn_vid_map_set(&m, i * 7919, i + 1), 0);
+	for (i = 0; i < 100000; i++) {
+		assert_true(isn_vid_map_get(&m, i * 7919, &v));
+		assert_int_equal(v, i + 1);
+	}
+	for (i = 0; i < 100000; i += 2)
+		isn_vid_map_del(&m, i * 7919);
+	/* deleted words must not end probes early */
+	for (i = 1; i < 100000; i += 2) {
+		assert_true(isn_vid_map_get(&m, i * 7919, &v));
+		assert_int_equal(v, i + 1);
+	}
+	/* insert/delete cycles reuse space */
+	for (i = 0; i < 200000; i++) {
+		assert_int_equal(isn_vid_map_set(&m, 0xf0000000u + i, 3), 0);
+		isn_vid_map_del(&m, 0xf0000000u + i);
+	}
+	assert_int_equal(isn_vid_map_count(&m), 50000);
+	isn_vid_map_destroy(&m);
+}
+
+struct reader_arg {
+	struct isn_vid_map *m;
+	atomic_bool stop;
+	unsigned long bad;
+};
+
+/* Keys below 1000 are set before the reader starts and never change. */
+static void *reader(void *p)
+{
+	struct reader_arg *a = p;
+	uint32_t k = 0, v;
+
+	while (!atomic_load(&a->stop)) {
+		if (!isn_vid_map_get(a->m, k, &v) || v != k + 500000)
+			a->bad++;
+		k = (k + 1) % 1000;
+	}
+	return NULL;
+}
+
+static void test_map_lockfree_readers(void **state)
+{
+	struct isn_vid_map m;
+	struct reader_arg a = { .m = &m };
+	pthread_t t;
+	uint32_t i;
+
+	(void)state;
+	isn_vid_map_init(&m);
+	for (i = 0; i < 1000; i++)
+		isn_vid_map_set(&m, i, i + 500000);
+	atomic_init(&a.stop, false);
+	assert_int_equal(pthread_create(&t, NULL, reader, &a), 0);
+	for (i = 1000; i < 300000; i++) /* grows many times under the reader */
+		isn_vid_map_set(&m, i, 1);
+	atomic_store(&a.stop, true);
+	pthread_join(t, NULL);
+	assert_int_equal(a.bad, 0);
+	isn_vid_map_destroy(&m);
+}
+
+static union ibv_gid gid_of(uint8_t last)
+{
+	union ibv_gid g = { .raw = { 0xfe, 0x80 } };
+
+	g.raw[15] = last;
+	return g;
+}
+
+static void test_gidmap(void **state)
+{
+	struct isn_vid_gidmap m;
+	union ibv_gid k, v, out;
+	int i;
+
+	(void)state;
+	isn_vid_gidmap_init(&m);
+	k = gid_of(1);
+	assert_false(isn_vid_gidmap_get(&m, &k, &out));
+	for (i = 1; i < 100; i++) {
+		k = gid_of(i);
+		v = gid_of(i + 100);
+		assert_int_equal(isn_vid_gidmap_set(&m, &k, &v), 0);
+	}
+	for (i = 1; i < 100; i++) {
+		k = gid_of(i);
+		assert_true(isn_vid_gidmap_get(&m, &k, &out));
+		assert_int_equal(out.raw[15], i + 100);
+	}
+	k = gid_of(5);
+	assert_int_equal(isn_vid_gidmap_set(&m, &k, &k), 0); /* remove */
+	assert_false(isn_vid_gidmap_get(&m, &k, &out));
+	k = gid_of(6);
+	assert_true(isn_vid_gidmap_get(&m, &k, &out));
+	isn_vid_gidmap_destroy(&m);
+}
+
+static int setup_normal(void **state)
+{
+	(void)state;
+	isn_vid_init(false);
+	return 0;
+}
+
+static int setup_test_mode(void **state)
+{
+	(void)state;
+	isn_vid_init(true);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	isn_vid_fini();
+	return 0;
+}
+
+/* First incarnation: nothing translated, nothing stored. */
+static void test_identity_until_restart(void **state)
+{
+	union ibv_gid g = gid_of(9), out;
+
+	(void)state;
+	assert_false(isn_vid_active());
+	assert_int_equal(isn_vid_local_new(ISN_VID_QPN, 0x11), 0x11);
+	assert_int_equal(isn_vid_local_new(ISN_VID_LKEY, 0x1234), 0x1234);
+	assert_int_equal(isn_vid_local_to_real(ISN_VID_LKEY, 0x1234), 0x1234);
+	assert_int_equal(isn_vid_remote_to_real(NULL, ISN_VID_RKEY, 77), 77);
+	assert_int_equal(isn_vid_remote_to_virt(NULL, ISN_VID_QPN, 0x22), 0x22);
+	isn_vid_gid_local_new(&g, &out);
+	assert_memory_equal(&out, &g, sizeof(g));
+	isn_vid_gid_remote_to_real(&g, &out);
+	assert_memory_equal(&out, &g, sizeof(g));
+}
+
+static void test_mode_local(void **state)
+{
+	union ibv_gid g = gid_of(0x10), v, r;
+	uint32_t q;
+
+	(void)state;
+	assert_true(isn_vid_active());
+	q = isn_vid_local_new(ISN_VID_QPN, 0x11);
+	assert_int_equal(q, 0x1011);
+	assert_int_equal(isn_vid_local_to_real(ISN_VID_QPN, q), 0x11);
+	assert_int_equal(isn_vid_local_to_virt(ISN_VID_QPN, 0x11), q);
+	assert_int_equal(isn_vid_local_new(ISN_VID_LKEY, 0x100), 0x5a5b00);
+	assert_int_equal(isn_vid_local_to_real(ISN_VID_LKEY, 0x5a5b00), 0x100);
+	assert_int_equal(isn_vid_local_new(ISN_VID_RKEY, 0x100), 0x5a5b00);
+	assert_int_equal(isn_vid_local_new(ISN_VID_LID, 3), 103);
+	assert_int_equal(isn_vid_local_new(ISN_VID_SRQN, 5), 0x1005);
+	/* IDs with a fixed meaning stay */
+	assert_int_equal(isn_vid_local_new(ISN_VID_QPN, 1), 1);
+	assert_int_equal(isn_vid_local_new(ISN_VID_LID, 0), 0);
+	isn_vid_local_forget(ISN_VID_QPN, q);
+	assert_int_equal(isn_vid_local_to_real(ISN_VID_QPN, q), q);
+	isn_vid_gid_local_new(&g, &v);
+	assert_int_equal(v.raw[15], 0x10 ^ 0x55);
+	isn_vid_gid_local_to_real(&v, &r);
+	assert_memory_equal(&r, &g, sizeof(g));
+}
+
+/* An unmapped remote ID comes from a peer in test mode too. */
+static void test_mode_remote_default(void **state)
+{
+	union ibv_gid g = gid_of(0x10), v, back;
+
+	(void)state;
+	assert_int_equal(isn_vid_remote_to_real(NULL, ISN_VID_QPN, 0x1011),
+			 0x11);
+	assert_int_equal(isn_vid_remote_to_virt(NULL, ISN_VID_QPN, 0x11),
+			 0x1011);
+	assert_int_equal(isn_vid_remote_to_real(NULL, ISN_VID_QPN, 0xffffff),
+			 0xffffff); /* multicast */
+	assert_int_equal(isn_vid_remote_to_real(NULL, ISN_VID_RKEY, 0x5a5b00),
+			 0x100);
+	assert_int_equal(isn_vid_remote_to_real(NULL, ISN_VID_LID, 103), 3);
+	assert_int_equal(isn_vid_remote_to_virt(NULL, ISN_VID_LID, 3), 103);
+	isn_vid_gid_remote_to_virt(&g, &v);
+	assert_int_equal(v.raw[15], 0x45);
+	isn_vid_gid_remote_to_real(&v, &back);
+	assert_memory_equal(&back, &g, sizeof(g));
+}
+
+/* After a restart: per-peer maps; unmapped IDs are the peer's own. */
+static void test_peer_tables(void **state)
+{
+	union ibv_gid pg = gid_of(0x20), pg2 = gid_of(0x21), vg, rg, out;
+	struct isn_vid_peer *p, *p2;
+
+	(void)state;
+	assert_false(isn_vid_active());
+	assert_null(isn_vid_peer_find(&pg, 0));
+	p = isn_vid_peer_add(&pg, 7);
+	p2 = isn_vid_peer_add(&pg2, 8);
+	assert_non_null(p);
+	assert_ptr_equal(isn_vid_peer_find(&pg, 0), p);
+	assert_ptr_equal(isn_vid_peer_find(NULL, 7), p);
+	assert_ptr_equal(isn_vid_peer_add(&pg, 7), p);
+	assert_int_equal(isn_vid_peer_map(p, ISN_VID_QPN, 0x11, 0x35), 0);
+	assert_int_equal(isn_vid_peer_map(p, ISN_VID_RKEY, 0x200, 0x999), 0);
+	assert_int_equal(isn_vid_peer_map(p2, ISN_VID_QPN, 0x11, 0x47), 0);
+	assert_true(isn_vid_active());
+	/* the same virtual QPN on two peers maps to two real ones */
+	assert_int_equal(isn_vid_remote_to_real(p, ISN_VID_QPN, 0x11), 0x35);
+	assert_int_equal(isn_vid_remote_to_real(p2, ISN_VID_QPN, 0x11), 0x47);
+	assert_int_equal(isn_vid_remote_to_virt(p2, ISN_VID_QPN, 0x47), 0x11);
+	assert_int_equal(isn_vid_remote_to_real(p, ISN_VID_RKEY, 0x200),
+			 0x999);
+	assert_int_equal(isn_vid_remote_to_real(p, ISN_VID_QPN, 0x12), 0x12);
+	assert_int_equal(isn_vid_remote_to_real(NULL, ISN_VID_QPN, 0x11),
+			 0x11);
+	assert_int_equal(isn_vid_remote_lid_map(7, 40), 0);
+	assert_int_equal(isn_vid_remote_to_real(p, ISN_VID_LID, 7), 40);
+	assert_int_equal(isn_vid_remote_to_virt(NULL, ISN_VID_LID, 40), 7);
+	vg = gid_of(0x20);
+	rg = gid_of(0x99);
+	assert_int_equal(isn_vid_remote_gid_map(&vg, &rg), 0);
+	isn_vid_gid_remote_to_real(&vg, &out);
+	assert_memory_equal(&out, &rg, sizeof(rg));
+	isn_vid_gid_remote_to_virt(&rg, &out);
+	assert_memory_equal(&out, &vg, sizeof(vg));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_map_basic),
+		cmocka_unit_test(test_map_identity_is_absence),
+		cmocka_unit_test(test_map_grow_and_churn),
+		cmocka_unit_test(test_map_lockfree_readers),
+		cmocka_unit_test(test_gidmap),
+		cmocka_unit_test_setup_teardown(test_identity_until_restart,
+						setup_normal, teardown),
+		cmocka_unit_test_setup_teardown(test_mode_local,
+						setup_test_mode, teardown),
+		cmocka_unit_test_setup_teardown(test_mode_remote_default,
+						setup_test_mode, teardown),
+		cmocka_unit_test_setup_teardown(test_peer_tables, setup_normal,
+						teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

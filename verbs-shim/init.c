@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Process start-up of the shim: which backend (IBSNAP_BACKEND), whether IDs
+ * are remapped for testing (IBSNAP_TEST_REMAP).  Done once, at the first
+ * ibv_get_device_list(): a process that never uses verbs pays nothing.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+struct isn_shim isn_g;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_err;
+
+void isn_log(const char *fmt, ...)
+{
+	static const char prefix[] = "ibsnap: ";
+	int saved = errno;
+	char buf[512];
+	size_t len = sizeof(prefix) - 1;
+	va_list ap;
+	ssize_t r;
+	int n;
+
+	memcpy(buf, prefix, len);
+	va_start(ap, fmt);
+	n = vsnprintf(buf + len, sizeof(buf) - len - 1, fmt, ap);
+	va_end(ap);
+	if (n >= 0) {
+		len += (size_t)n < sizeof(buf) - len - 1 ? (size_t)n :
+							   sizeof(buf) - len - 2;
+		buf[len++] = '\n';
+		r = write(STDERR_FILENO, buf, len);
+		(void)r;
+	}
+	errno = saved;
+}
+
+static const struct isn_hca_ops *pick_backend(void)
+{
+	const char *want = getenv("IBSNAP_BACKEND");
+
+	if (want && !strcmp(want, "fake"))
+		return isn_fake_ops_load();
+	if (want && !strcmp(want, "real"))
+		return &isn_real_ops;
+	if (want && *want) {
+		isn_log("IBSNAP_BACKEND=%s: expected real or fake", want);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (isn_real_num_devices() > 0)
+		return &isn_real_ops;
+	return isn_fake_ops_load();
+}
+
+static void do_init(void)
+{
+	const char *remap = getenv("IBSNAP_TEST_REMAP");
+	const struct isn_hca_ops *ops;
+
+	isn_vid_init(remap && !strcmp(remap, "1"));
+	ops = pick_backend();
+	if (!ops) {
+		init_err = errno ? errno : ENODEV;
+		return;
+	}
+	isn_g.ops = *ops;
+	isn_hca_ops_fill_defaults(&isn_g.ops);
+}
+
+int isn_init(void)
+{
+	pthread_once(&init_once, do_init);
+	return init_err;
+}

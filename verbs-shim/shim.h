@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libibsnap internals: the virtual objects handed to the application and
+ * the calls between the files of verbs-shim/.
+ *
+ * Every virtual object embeds the ibv_* object the application sees (laid
+ * out as rdma-core lays out its own: verbs_context, verbs_qp, verbs_mr, ...)
+ * and points at the backend's object (->real).  An object is recognised as
+ * ours through its context: a virtual context's device lies in
+ * isn_devices[].  Objects that are not ours (rdma-core and providers calling
+ * their own exports) are passed to rdma-core untouched.
+ */
+#ifndef IBSNAP_SHIM_H
+#define IBSNAP_SHIM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <infiniband/verbs.h>
+
+#include "ibsnap/hca_ops.h"
+#include "../virt-ids/vid.h"
+
+#define ISN_EXPORT __attribute__((visibility("default")))
+#define isn_likely(x) __builtin_expect(!!(x), 1)
+#define isn_unlikely(x) __builtin_expect(!!(x), 0)
+
+#define isn_container_of(ptr, type, member)                                    \
+	((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* ---- process state (init.c) ---- */
+
+struct isn_shim {
+	struct isn_hca_ops ops; /* the backend, NULL ops filled with defaults */
+};
+
+extern struct isn_shim isn_g;
+
+/* Pick and load the backend once; 0 or a positive errno. */
+int isn_init(void);
+
+/* Log to stderr as "ibsnap: ..."; errno is preserved. */
+void isn_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- rdma-core's own functions (symbols.c) ---- */
+
+/* dlvsym(RTLD_NEXT, ...) falling back to libibverbs.so.1 itself; or NULL. */
+void *isn_real_sym(const char *name, const char *version);
+
+/*
+ * The real @name@@@ver as a function pointer of type @type, resolved once.
+ * Use only in functions whose prototype @type matches.
+ */
+#define ISN_REAL(type, name, ver)                                              \
+	({                                                                     \
+		static void *_Atomic isn_fn_;                                  \
+		void *isn_p_ = atomic_load_explicit(&isn_fn_,                  \
+						    memory_order_relaxed);     \
+		if (!isn_p_) {                                                 \
+			isn_p_ = isn_real_sym(name, ver);                      \
+			atomic_store_explicit(&isn_fn_, isn_p_,                \
+					      memory_order_relaxed);           \
+		}                                                              \
+		(type) isn_p_;                                                 \
+	})
+
+/* ---- backends ---- */
+
+extern const struct isn_hca_ops isn_real_ops;    /* backend_real.c */
+const struct isn_hca_ops *isn_fake_ops_load(void); /* backend_fake.c */
+/* Devices rdma-core lists (negative: it fails); backend_real.c. */
+int isn_real_num_devices(void);
+
+/* ---- objects ---- */
+
+#define ISN_MAX_DEVICES 32
+
+struct isn_device {
+	struct ibv_device ibdev;
+	/* the rest of rdma-core's struct verbs_device, zero (sysfs NULL) */
+	const void *abi_ops;
+	int abi_refcount;
+	void *abi_entry[2];
+	void *abi_sysfs;
+	uint64_t abi_core_support;
+
+	struct ibv_device *real; /* NULL once no list holds it */
+	__be64 guid;
+};
+
+extern struct isn_device isn_devices[ISN_MAX_DEVICES];
+
+static inline struct isn_device *isn_dev_of(struct ibv_device *d)
+{
+	uintptr_t off = (uintptr_t)d - (uintptr_t)isn_devices;
+
+	if (off >= sizeof(isn_devices) || off % sizeof(isn_devices[0]))
+		return NULL;
+	return (struct isn_device *)d;
+}
+
+struct isn_ev_watch;
+
+struct isn_context {
+	struct ibv_context *real;
+	int async_wfd;                  /* write end of the async fd's pipe */
+	struct isn_ev_watch *async_watch;
+	struct verbs_context vctx;      /* last: ibv_context ends it */
+};
+
+static inline struct isn_context *isn_ctx_of(struct ibv_context *c)
+{
+	if (!c || !isn_dev_of(c->device))
+		return NULL;
+	return isn_container_of(c, struct isn_context, vctx.context);
+}
+
+/* Registry of objects that events name by id (registry.c). */
+enum isn_kind {
+	ISN_KIND_CQ = 1,
+	ISN_KIND_QP,
+	ISN_KIND_SRQ,
+};
+
+struct isn_reg_node {
+	struct isn_reg_node *next;
+	uint64_t id;
+	enum isn_kind kind;
+	uint32_t comp_reported;  /* CQ: completion events handed out */
+	uint32_t async_reported; /* async events handed out */
+};
+
+struct isn_pd {
+	struct ibv_pd ibpd;
+	struct ibv_pd *real;
+};
+
+struct isn_mr {
+	struct ibv_mr ibmr;     /* then rdma-core's verbs_mr fields */
+	int mr_type;
+	int access;
+	struct ibv_mr *real;
+};
+
+struct isn_channel {
+	struct ibv_comp_channel ibch; /* ibch.fd: read end of a pipe of ids */
+	struct ibv_comp_channel *real;
+	int wfd;
+	struct isn_ev_watch *watch;
+};
+
+struct isn_cq {
+	struct ibv_cq_ex ibcq;          /* an ibv_cq is a prefix of it */
+	struct ibv_cq *real;
+	struct ibv_cq_ex *real_ex;      /* created with create_cq_ex */
+	int (*poll)(struct ibv_cq *cq, int n, struct ibv_wc *wc);
+	struct isn_reg_node reg;
+};
+
+struct isn_wr_batch; /* ibv_wr_* state (qp_wr.c) */
+
+struct isn_qp {
+	union {                         /* rdma-core's struct verbs_qp */
+		struct ibv_qp qp;
+		struct ibv_qp_ex qp_ex;
+	};
+	uint32_t comp_mask;             /* VERBS_QP_EX (1) with qp_ex valid */
+	void *xrcd;
+
+	struct ibv_qp *real;
+	int (*post_send)(struct ibv_qp *qp, struct ibv_send_wr *wr,
+			 struct ibv_send_wr **bad_wr);
+	int (*post_recv)(struct ibv_qp *qp, struct ibv_recv_wr *wr,
+			 struct ibv_recv_wr **bad_wr);
+	bool xlate_send;                /* UD (AH unwrap) or IDs to translate */
+	const struct isn_vid_peer *peer;
+	struct isn_wr_batch *wrb;
+	struct isn_reg_node reg;
+};
+
+#define ISN_VERBS_QP_EX 1
+
+struct isn_srq {
+	struct ibv_srq ibsrq;           /* then rdma-core's verbs_srq fields */
+	uint32_t comp_mask;
+	enum ibv_srq_type srq_type;
+	void *xrcd;
+	struct ibv_cq *cq;
+	uint32_t srq_num;
+
+	struct ibv_srq *real;
+	int (*post_recv)(struct ibv_srq *srq, struct ibv_recv_wr *wr,
+			 struct ibv_recv_wr **bad_wr);
+	struct isn_reg_node reg;
+};
+
+struct isn_ah {
+	struct ibv_ah ibah;
+	struct ibv_ah *real;
+	const struct isn_vid_peer *peer;
+};
+
+/* Converters that check ownership: NULL if the object is not ours. */
+#define ISN_OWNED(type, field, obj)                                            \
+	((obj) && isn_ctx_of((obj)->context) ?                                 \
+		 isn_container_of(obj, type, field) :                          \
+		 NULL)
+
+static inline struct isn_pd *isn_pd_of(struct ibv_pd *pd)
+{
+	return ISN_OWNED(struct isn_pd, ibpd, pd);
+}
+static inline struct isn_mr *isn_mr_of(struct ibv_mr *mr)
+{
+	return ISN_OWNED(struct isn_mr, ibmr, mr);
+}
+static inline struct isn_channel *isn_channel_of(struct ibv_comp_channel *ch)
+{
+	return ISN_OWNED(struct isn_channel, ibch, ch);
+}
+static inline struct isn_cq *isn_cq_of(struct ibv_cq *cq)
+{
+	return ISN_OWNED(struct isn_cq, ibcq, (struct ibv_cq_ex *)cq);
+}
+static inline struct isn_qp *isn_qp_of(struct ibv_qp *qp)
+{
+	return ISN_OWNED(struct isn_qp, qp, qp);
+}
+static inline struct isn_srq *isn_srq_of(struct ibv_srq *srq)
+{
+	return ISN_OWNED(struct isn_srq, ibsrq, srq);
+}
+static inline struct isn_ah *isn_ah_of(struct ibv_ah *ah)
+{
+	return ISN_OWNED(struct isn_ah, ibah, ah);
+}
+
+/* Unchecked converters for the data path (the op pointer proves it). */
+#define isn_to_cq(c) isn_container_of((struct ibv_cq_ex *)(c), struct isn_cq, ibcq)
+#define isn_to_qp(q) isn_container_of(q, struct isn_qp, qp)
+#define isn_to_srq(s) isn_container_of(s, struct isn_srq, ibsrq)
+#define isn_to_ah(a) isn_container_of(a, struct isn_ah, ibah)
+
+/* ---- between files ---- */
+
+/* registry.c: ids for event records */
+void isn_reg_add(struct isn_reg_node *n, enum isn_kind kind);
+/* Remove; afterwards no event names it.  Returns the node's final counts. */
+void isn_reg_del(struct isn_reg_node *n);
+/* The node of @id (and count one event handed out), or NULL if gone. */
+struct isn_reg_node *isn_reg_claim(uint64_t id, enum isn_kind kind,
+				   bool async);
+/* Wait until @completed (under @m) reaches @reported. */
+void isn_wait_acks(pthread_mutex_t *m, pthread_cond_t *c,
+		   const uint32_t *completed, uint32_t reported);
+
+/* evthread.c: the shim's event thread */
+typedef void (*isn_ev_fn)(void *arg);
+/* Call @fn(@arg) (from the event thread) whenever @fd is readable. */
+int isn_ev_watch(int fd, isn_ev_fn fn, void *arg, struct isn_ev_watch **w_p);
+/* After return, @w's function is not running and never runs again. */
+void isn_ev_unwatch(struct isn_ev_watch *w);
+/* Wait for any callback in progress to return. */
+void isn_ev_barrier(void);
+
+/* Set O_NONBLOCK on a backend fd the event thread reads. */
+int isn_fd_nonblock(int fd);
+/* Write one record to a shim-owned pipe (never blocks; drops if full). */
+void isn_pipe_put(int wfd, const void *rec, size_t len);
+/* Read one record from the pipe read end @fd as read(2) on it would. */
+int isn_pipe_get(int fd, void *rec, size_t len);
+
+/* context.c */
+void isn_ctx_set_ops(struct isn_context *ictx);
+
+/* async.c */
+int isn_async_open(struct isn_context *ictx);
+void isn_async_close(struct isn_context *ictx);
+
+/* cq.c / qp_post.c / srq.c: the inline ops of a virtual context */
+int isn_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc);
+int isn_req_notify_cq(struct ibv_cq *cq, int solicited_only);
+int isn_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
+		  struct ibv_send_wr **bad_wr);
+int isn_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr,
+		  struct ibv_recv_wr **bad_wr);
+int isn_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr,
+		      struct ibv_recv_wr **bad_wr);
+/* Fill a virtual CQ once its backend CQ exists (cq.c). */
+void isn_cq_init(struct isn_cq *cq, struct ibv_context *context,
+		 struct ibv_comp_channel *channel, void *cq_context);
+/* Translate completions the backend wrote (only when IDs are remapped). */
+void isn_wc_to_virt(struct ibv_wc *wc, int n);
+
+/* verbs_context extended ops */
+int isn_query_device_ex(struct ibv_context *context,
+			const struct ibv_query_device_ex_input *input,
+			struct ibv_device_attr_ex *attr, size_t attr_size);
+int isn_query_port_ex(struct ibv_context *context, uint8_t port_num,
+		      struct ibv_port_attr *attr, size_t attr_len);
+struct ibv_cq_ex *isn_create_cq_ex(struct ibv_context *context,
+				   struct ibv_cq_init_attr_ex *attr);
+struct ibv_qp *isn_create_qp_ex(struct ibv_context *context,
+				struct ibv_qp_init_attr_ex *attr);
+
+/* qp_wr.c: the ibv_wr_* API on a virtual QP */
+int isn_wr_setup(struct isn_qp *qp, uint64_t send_ops_flags);
+void isn_wr_free(struct isn_qp *qp);
+
+/* ah.c: translate an AH attribute to the backend's IDs (copy in @out) */
+void isn_ah_attr_to_real(const struct ibv_ah_attr *in, struct ibv_ah_attr *out);
+void isn_ah_attr_to_virt(struct ibv_ah_attr *attr);
+const struct isn_vid_peer *isn_ah_attr_peer(const struct ibv_ah_attr *attr);
+
+#endif /* IBSNAP_SHIM_H */

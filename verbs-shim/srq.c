@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared receive queues (basic type; XRC SRQs are not virtualized yet).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "shim.h"
+
+ISN_EXPORT struct ibv_srq *ibv_create_srq(struct ibv_pd *ibpd,
+					  struct ibv_srq_init_attr *attr)
+{
+	struct isn_pd *pd = isn_pd_of(ibpd);
+	struct ibv_srq_init_attr ra;
+	struct isn_srq *srq;
+
+	if (!pd)
+		return ISN_REAL(struct ibv_srq * (*)(struct ibv_pd *,
+						     struct ibv_srq_init_attr *),
+				"ibv_create_srq", "IBVERBS_1.1")(ibpd, attr);
+	srq = calloc(1, sizeof(*srq));
+	if (!srq)
+		return NULL;
+	ra = *attr;
+	ra.srq_context = srq;
+	srq->real = isn_g.ops.create_srq(pd->real, &ra);
+	if (!srq->real) {
+		free(srq);
+		return NULL;
+	}
+	attr->attr = ra.attr;
+	srq->ibsrq.context = ibpd->context;
+	srq->ibsrq.srq_context = attr->srq_context;
+	srq->ibsrq.pd = ibpd;
+	srq->ibsrq.handle = srq->real->handle;
+	srq->ibsrq.events_completed = 0;
+	pthread_mutex_init(&srq->ibsrq.mutex, NULL);
+	pthread_cond_init(&srq->ibsrq.cond, NULL);
+	srq->srq_type = IBV_SRQT_BASIC;
+	srq->post_recv = srq->real->context->ops.post_srq_recv;
+	isn_reg_add(&srq->reg, ISN_KIND_SRQ);
+	return &srq->ibsrq;
+}
+
+ISN_EXPORT int ibv_modify_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *attr,
+			      int attr_mask)
+{
+	struct isn_srq *srq = isn_srq_of(ibsrq);
+
+	if (!srq)
+		return ISN_REAL(int (*)(struct ibv_srq *, struct ibv_srq_attr *,
+					int),
+				"ibv_modify_srq", "IBVERBS_1.1")(ibsrq, attr,
+								 attr_mask);
+	return isn_g.ops.modify_srq(srq->real, attr, attr_mask);
+}
+
+ISN_EXPORT int ibv_query_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *attr)
+{
+	struct isn_srq *srq = isn_srq_of(ibsrq);
+
+	if (!srq)
+		return ISN_REAL(int (*)(struct ibv_srq *, struct ibv_srq_attr *),
+				"ibv_query_srq", "IBVERBS_1.1")(ibsrq, attr);
+	return isn_g.ops.query_srq(srq->real, attr);
+}
+
+ISN_EXPORT int ibv_destroy_srq(struct ibv_srq *ibsrq)
+{
+	struct isn_srq *srq = isn_srq_of(ibsrq);
+	int ret;
+
+	if (!srq)
+		return ISN_REAL(int (*)(struct ibv_srq *), "ibv_destroy_srq",
+				"IBVERBS_1.1")(ibsrq);
+	ret = isn_g.ops.destroy_srq(srq->real);
+	if (ret)
+		return ret;
+	isn_ev_barrier();
+	isn_reg_del(&srq->reg);
+	isn_wait_acks(&ibsrq->mutex, &ibsrq->cond, &ibsrq->events_completed,
+		      srq->reg.async_reported);
+	pthread_mutex_destroy(&ibsrq->mutex);
+	pthread_cond_destroy(&ibsrq->cond);
+	free(srq);
+	return 0;
+}
