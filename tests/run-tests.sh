@@ -14,11 +14,12 @@ failed=0
 failures=()
 TIMEOUT=${IBSNAP_TEST_TIMEOUT:-300}
 
-run_one() { # label binary
+run_one() { # label binary [args...]
 	local label=$1 bin=$2 out fab rc
+	shift 2
 	fab=$(mktemp -d /dev/shm/ibsnap-test.XXXXXX)
 	out=$(mktemp)
-	IBSNAP_FABRIC=$fab timeout -k 5 "$TIMEOUT" "$bin" >"$out" 2>&1
+	IBSNAP_FABRIC=$fab timeout -k 5 "$TIMEOUT" "$bin" "$@" >"$out" 2>&1
 	rc=$?
 	rm -rf "$fab"
 	if [[ $bin == */unit/* ]]; then
@@ -64,6 +65,12 @@ for build in "$@"; do
 		[[ -x $t ]] || continue
 		run_one "[$tag] integration/$(basename "$t")" "$t"
 	done
+	# --- shim tier (issue 4): tests/shim/*.sh BUILD_DIR, exit status = verdict
+	for t in tests/shim/*.sh; do
+		[[ -x $t ]] || continue
+		run_one "[$tag] shim/$(basename "$t")" "$t" "$build"
+	done
+	# --- end of shim tier
 done
 
 if [[ $((passed + failed)) -eq 0 ]]; then

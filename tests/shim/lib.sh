@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: MIT
+# Helpers for tests/shim/*.sh (sourced).  $1 of the script: the build dir.
+# Each check runs unmodified programs under "ibsnap run", a server in the
+# background and a client against 127.0.0.1, both bounded by timeout.
+
+BUILD=${1:?usage: $0 BUILD_DIR}
+IBSNAP=$(cd "$BUILD" && pwd)/bin/ibsnap
+fab_owned=
+if [[ -z ${IBSNAP_FABRIC:-} ]]; then
+	IBSNAP_FABRIC=$(mktemp -d /dev/shm/ibsnap-shim.XXXXXX)
+	fab_owned=1
+fi
+export IBSNAP_FABRIC
+PAIR_TIMEOUT=${PAIR_TIMEOUT:-60}
+PORT=$((20000 + ($$ * 7) % 20000))
+checks=0
+failures=0
+LOGDIR=$(mktemp -d)
+trap 'rm -rf "$LOGDIR"; [[ -z $fab_owned ]] || rm -rf "$IBSNAP_FABRIC"' EXIT
+
+# Wait until something listens on TCP port $1 (at most ~10 s).
+wait_listen() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		ss -ltnH "sport = :$1" 2>/dev/null | grep -q . && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ok NAME RC LOG...: count a check, show the logs of a failure.
+ok() {
+	local name=$1 rc=$2 log
+	shift 2
+	checks=$((checks + 1))
+	if [[ $rc -eq 0 ]]; then
+		echo "ok   $name"
+		return 0
+	fi
+	failures=$((failures + 1))
+	echo "FAIL $name (exit $rc)"
+	for log in "$@"; do
+		tail -15 "$log" | sed 's/^/    /'
+	done
+	return 1
+}
+
+# pair NAME PORTFLAG "SERVER ARGS" [CLIENT EXTRA ARGS]: run CMD as server
+# with PORTFLAG PORT, then as client to 127.0.0.1; both must exit 0.
+# RUN_ENV (an env assignment list) and RUN_OPTS (ibsnap run options) apply;
+# SERVER_ENV applies to the server only; EXPECT_FAIL=1 inverts the verdict.
+pair() {
+	local name=$1 pflag=$2 sargs=$3 cargs=${4:-$3} srv cli srv_rc cli_rc
+	PORT=$((PORT + 1))
+	srv="$LOGDIR/srv.log"
+	cli="$LOGDIR/cli.log"
+	env ${RUN_ENV:-} ${SERVER_ENV:-} timeout -k 5 "$PAIR_TIMEOUT" \
+		"$IBSNAP" run ${RUN_OPTS:---fake} -- $sargs $pflag $PORT >"$srv" 2>&1 &
+	local spid=$!
+	if ! wait_listen $PORT; then
+		kill $spid 2>/dev/null
+		wait $spid
+		ok "$name" 124 "$srv"
+		return
+	fi
+	env ${RUN_ENV:-} timeout -k 5 "$PAIR_TIMEOUT" "$IBSNAP" run ${RUN_OPTS:---fake} -- \
+		$cargs $pflag $PORT 127.0.0.1 >"$cli" 2>&1
+	cli_rc=$?
+	wait $spid
+	srv_rc=$?
+	if [[ ${EXPECT_FAIL:-0} = 1 ]]; then
+		[[ $cli_rc -ne 0 ]]
+		ok "$name" $? "$srv" "$cli"
+	else
+		ok "$name" $((cli_rc | srv_rc)) "$srv" "$cli"
+	fi
+}
+
+# finish: the verdict of the script.
+finish() {
+	echo "$((checks - failures))/$checks checks passed"
+	[[ $failures -eq 0 ]]
+}

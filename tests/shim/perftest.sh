@@ -1,0 +1,23 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# perftest 4.5 (unmodified Debian binaries) on the fake HCA under ibsnap run.
+#   tests/shim/perftest.sh BUILD_DIR
+set -u
+. "$(dirname "$0")/lib.sh"
+
+X="-d fake0 -x 0"
+for t in send write read atomic; do
+	pair "ib_${t}_lat" -p "ib_${t}_lat $X"
+	pair "ib_${t}_bw" -p "ib_${t}_bw $X"
+done
+pair "ib_send_lat -c UC" -p "ib_send_lat $X -c UC"
+pair "ib_send_lat -c UD" -p "ib_send_lat $X -c UD"
+pair "ib_send_bw -c UD" -p "ib_send_bw $X -c UD"
+pair "ib_write_bw -c UC" -p "ib_write_bw $X -c UC"
+pair "ib_send_bw -q 8" -p "ib_send_bw $X -q 8"
+pair "ib_write_bw -q 8" -p "ib_write_bw $X -q 8"
+pair "ib_send_lat -e" -p "ib_send_lat $X -e"
+pair "ib_send_bw -e" -p "ib_send_bw $X -e"
+pair "ib_write_lat -a" -p "ib_write_lat $X -a -n 100"
+pair "ib_read_bw -a" -p "ib_read_bw $X -a -n 100"
+finish
