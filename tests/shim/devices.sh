@@ -4,7 +4,6 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-SHIM=$(cd "$BUILD" && pwd)/lib/libibsnap.so
 LIBIBVERBS=$(ldconfig -p | awk '/libibverbs.so.1 .*x86-64/ {print $NF; exit}')
 
 # every public function of libibverbs is defined by the shim
@@ -43,7 +42,7 @@ rc=$?
 if [[ -z $(ls /sys/class/infiniband 2>/dev/null) ]]; then
 	[[ $rc -eq $nrc ]] && cmp -s "$out" "$native"
 	ok "IBSNAP_BACKEND=real ibv_devices: as native (exit $nrc)" $? "$out" "$native"
-	env IBSNAP_BACKEND=real LD_PRELOAD="$SHIM" ibv_devinfo >"$out" 2>&1
+	env IBSNAP_BACKEND=real LD_PRELOAD="$SHIM_PRELOAD" ibv_devinfo >"$out" 2>&1
 	rc=$?
 	ibv_devinfo >"$native" 2>&1
 	[[ $rc -eq $? ]] && cmp -s "$out" "$native"

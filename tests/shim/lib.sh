@@ -5,6 +5,14 @@
 
 BUILD=${1:?usage: $0 BUILD_DIR}
 IBSNAP=$(cd "$BUILD" && pwd)/bin/ibsnap
+SHIM=$(cd "$BUILD" && pwd)/lib/libibsnap.so
+# LD_PRELOAD as ibsnap run sets it: a sanitized shim needs the ASan runtime
+# first (Debian's binaries are not instrumented; their leaks are not ours)
+SHIM_PRELOAD=$SHIM
+if readelf -d "$SHIM" 2>/dev/null | grep -q 'NEEDED.*libasan'; then
+	SHIM_PRELOAD=$(${CC:-cc} -print-file-name=libasan.so):$SHIM
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
+fi
 fab_owned=
 if [[ -z ${IBSNAP_FABRIC:-} ]]; then
 	IBSNAP_FABRIC=$(mktemp -d /dev/shm/ibsnap-shim.XXXXXX)
