@@ -31,7 +31,7 @@ struct ep {
 	struct ibv_cq *cq;
 	struct ibv_qp *qp;
 	struct ibv_mr *mr;
-	uint8_t *buf;            /* NRECV small slots, then WINDOW big ones */
+	uint8_t *buf; /* NRECV small slots, then WINDOW big ones */
 	struct it_ep peer;
 };
 
@@ -189,7 +189,8 @@ static uint64_t fake_write_bw(struct ep *e, uint64_t bytes, double *gbs)
 			i = (int)(posted % WINDOW);
 			it_post_rdma(e->qp, IBV_WR_RDMA_WRITE, posted,
 				     big + (size_t)i * BIG, BIG, e->mr->lkey,
-				     e->peer.addr + NRECV * 64 + (size_t)i * BIG,
+				     e->peer.addr + NRECV * 64 +
+					     (size_t)i * BIG,
 				     e->peer.rkey, 0);
 			posted++;
 		}
@@ -250,8 +251,8 @@ static int tcp_listen(uint16_t *port)
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	IT_ASSERT(s >= 0 && bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-		  listen(s, 1) == 0 &&
-		  getsockname(s, (struct sockaddr *)&a, &len) == 0,
+			  listen(s, 1) == 0 &&
+			  getsockname(s, (struct sockaddr *)&a, &len) == 0,
 		  "tcp listen: %s", strerror(errno));
 	*port = ntohs(a.sin_port);
 	return s;
@@ -308,8 +309,8 @@ static int server(int fd, int idx)
 	}
 	/* idle while the client writes; then check what it wrote */
 	it_expect(fd, TAG_DONE);
-	IT_ASSERT(it_recv_u64(fd) == it_csum(e.buf + NRECV * 64,
-					     (size_t)WINDOW * BIG),
+	IT_ASSERT(it_recv_u64(fd) ==
+			  it_csum(e.buf + NRECV * 64, (size_t)WINDOW * BIG),
 		  "the RDMA WRITEs did not land");
 	tcp_server(fd, n);
 	it_sync(fd, TAG_DONE);
@@ -370,19 +371,26 @@ static void table(FILE *f, const struct results *r)
 
 	fprintf(f, "| measurement | fake HCA | TCP 127.0.0.1 | target | "
 		   "verdict |\n|---|---|---|---|---|\n");
-	fprintf(f, "| 8 B SEND ping-pong, half round trip, median | %.2f µs "
-		   "| %.2f µs | ≤ 3 µs | %s |\n", r->send.med_us,
-		r->tcp.med_us, verdict(r->send.med_us <= 3.0));
-	fprintf(f, "| 8 B SEND ping-pong, half round trip, p99 | %.2f µs | "
-		   "%.2f µs | | |\n", r->send.p99_us, r->tcp.p99_us);
-	fprintf(f, "| 8 B SEND vs TCP, median ratio | %.1f× faster | | ≥ 3× "
-		   "| %s |\n", ratio, verdict(ratio >= 3.0));
-	fprintf(f, "| 8 B RDMA WRITE, post to completion, median / p99 | "
-		   "%.2f / %.2f µs | | | |\n", r->write.med_us,
-		r->write.p99_us);
-	fprintf(f, "| 64 KiB RDMA WRITE bandwidth (%d in flight) | %.2f GB/s "
-		   "| %.2f GB/s | ≥ 5 GB/s | %s |\n", WINDOW, r->write_gbs,
-		r->tcp_gbs, verdict(r->write_gbs >= 5.0));
+	fprintf(f,
+		"| 8 B SEND ping-pong, half round trip, median | %.2f µs "
+		"| %.2f µs | ≤ 3 µs | %s |\n",
+		r->send.med_us, r->tcp.med_us, verdict(r->send.med_us <= 3.0));
+	fprintf(f,
+		"| 8 B SEND ping-pong, half round trip, p99 | %.2f µs | "
+		"%.2f µs | | |\n",
+		r->send.p99_us, r->tcp.p99_us);
+	fprintf(f,
+		"| 8 B SEND vs TCP, median ratio | %.1f× faster | | ≥ 3× "
+		"| %s |\n",
+		ratio, verdict(ratio >= 3.0));
+	fprintf(f,
+		"| 8 B RDMA WRITE, post to completion, median / p99 | "
+		"%.2f / %.2f µs | | | |\n",
+		r->write.med_us, r->write.p99_us);
+	fprintf(f,
+		"| 64 KiB RDMA WRITE bandwidth (%d in flight) | %.2f GB/s "
+		"| %.2f GB/s | ≥ 5 GB/s | %s |\n",
+		WINDOW, r->write_gbs, r->tcp_gbs, verdict(r->write_gbs >= 5.0));
 	fprintf(f, "| 64 KiB WRITE vs TCP, bandwidth ratio | %.1f× | | | |\n",
 		r->write_gbs / r->tcp_gbs);
 }
@@ -398,29 +406,32 @@ static void report(const char *path, const struct results *r)
 	cpu_model(model, sizeof(model));
 	uname(&u);
 	strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", gmtime(&now));
-	fprintf(f, "# Fake HCA performance\n\nWritten by `make bench-fake` "
-		   "(`bench/bench_fake.c`) on %s.\n\nMachine: %ld CPUs "
-		   "(`nproc`), %s, kernel %s %s.\n\n", date,
-		sysconf(_SC_NPROCESSORS_ONLN), model, u.sysname, u.release);
+	fprintf(f,
+		"# Fake HCA performance\n\nWritten by `make bench-fake` "
+		"(`bench/bench_fake.c`) on %s.\n\nMachine: %ld CPUs "
+		"(`nproc`), %s, kernel %s %s.\n\n",
+		date, sysconf(_SC_NPROCESSORS_ONLN), model, u.sysname,
+		u.release);
 	table(f, r);
-	fprintf(f, "\n## How measured\n\nOne run, two processes on two "
-		   "simulated nodes of one fabric (`IBSNAP_FABRIC`), no fault "
-		   "injection, both busy polling their CQ (the TCP side blocks "
-		   "in read/write).\n\n"
-		   "- SEND ping-pong: %ld iterations after %d of warm-up; 8 B "
-		   "inline SENDs, every 32nd signaled; a sample is one round "
-		   "trip (post, then poll until the reply's receive), halved; "
-		   "median and p99 over the samples.\n"
-		   "- RDMA WRITE latency: 8 B signaled WRITE, time from post to "
-		   "its completion; the target application blocks on a pipe, "
-		   "its progress thread answers.\n"
-		   "- RDMA WRITE bandwidth: %llu GiB in 64 KiB WRITEs, %d in "
-		   "flight, first post to last completion; the target then "
-		   "checks that its memory holds the data.\n"
-		   "- TCP: the same ping-pong (TCP_NODELAY) and %llu GiB in "
-		   "64 KiB writes over 127.0.0.1, timed until the receiver's "
-		   "1-byte acknowledgement.\n", r->iters, WARMUP,
-		BW_BYTES >> 30, WINDOW, TCP_BW_BYTES >> 30);
+	fprintf(f,
+		"\n## How measured\n\nOne run, two processes on two "
+		"simulated nodes of one fabric (`IBSNAP_FABRIC`), no fault "
+		"injection, both busy polling their CQ (the TCP side blocks "
+		"in read/write).\n\n"
+		"- SEND ping-pong: %ld iterations after %d of warm-up; 8 B "
+		"inline SENDs, every 32nd signaled; a sample is one round "
+		"trip (post, then poll until the reply's receive), halved; "
+		"median and p99 over the samples.\n"
+		"- RDMA WRITE latency: 8 B signaled WRITE, time from post to "
+		"its completion; the target application blocks on a pipe, "
+		"its progress thread answers.\n"
+		"- RDMA WRITE bandwidth: %llu GiB in 64 KiB WRITEs, %d in "
+		"flight, first post to last completion; the target then "
+		"checks that its memory holds the data.\n"
+		"- TCP: the same ping-pong (TCP_NODELAY) and %llu GiB in "
+		"64 KiB writes over 127.0.0.1, timed until the receiver's "
+		"1-byte acknowledgement.\n",
+		r->iters, WARMUP, BW_BYTES >> 30, WINDOW, TCP_BW_BYTES >> 30);
 	fclose(f);
 }
 

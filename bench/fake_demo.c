@@ -90,7 +90,7 @@ static void recv_msg(struct peer *p, uint64_t seq)
 	while (wc.opcode != IBV_WC_RECV);
 	m = &p->slot[wc.wr_id];
 	IT_ASSERT(wc.byte_len == MSG_SIZE && m->seq == seq &&
-		  m->csum == it_csum(m->body, sizeof(m->body)),
+			  m->csum == it_csum(m->body, sizeof(m->body)),
 		  "message %" PRIu64 " damaged or out of order", seq);
 	it_post_recv(p->qp, NULL, wc.wr_id, m, MSG_SIZE, p->mr->lkey);
 }
@@ -110,10 +110,11 @@ static int server(int fd, int idx)
 	}
 	/* the client writes and reads our memory; we only wait */
 	csum = it_recv_u64(fd);
-	IT_ASSERT(it_csum(p.write_region, REGION) == csum,
-		  "RDMA WRITE data differ");
+	IT_ASSERT(it_csum(p.write_region, REGION) == csum, "RDMA WRITE data "
+							   "differ");
 	printf("  server: the 1 MiB RDMA WRITE landed in its memory, checksum "
-	       "%016" PRIx64 " matches\n", csum);
+	       "%016" PRIx64 " matches\n",
+	       csum);
 	fflush(stdout);
 	it_send_u64(fd, TAG_WRITE_OK);
 	it_sync(fd, TAG_DONE);
@@ -137,7 +138,8 @@ static void one_sided(struct peer *p, int fd)
 		     p->mr->lkey, p->other.addr + REGION, p->other.rkey, 0);
 	it_poll_ok(p->cq, &wc);
 	it_fill(ref, REGION, READ_SEED);
-	IT_ASSERT(!memcmp(ref, p->read_region, REGION), "RDMA READ data differ");
+	IT_ASSERT(!memcmp(ref, p->read_region, REGION), "RDMA READ data "
+							"differ");
 	printf("  client: RDMA READ of 1 MiB from the server's memory returned "
 	       "the server's pattern\n");
 	free(ref);
@@ -160,8 +162,9 @@ int main(int argc, char **argv)
 	pid = it_spawn("server", 0, &fd);
 	peer_up(&p, fd, "demo-client");
 	printf("fake_demo: client (pid %d, LID %u) and server (pid %d, LID %u) "
-	       "connected RC QPs %#x <-> %#x on fake0\n", (int)getpid(),
-	       p.me.lid, (int)pid, p.other.lid, p.me.qpn, p.other.qpn);
+	       "connected RC QPs %#x <-> %#x on fake0\n",
+	       (int)getpid(), p.me.lid, (int)pid, p.other.lid, p.me.qpn,
+	       p.other.qpn);
 	it_sync(fd, TAG_GO);
 	t0 = it_now_ns();
 	for (i = 0; i < NMSG; i++) {
@@ -170,8 +173,8 @@ int main(int argc, char **argv)
 	}
 	t1 = it_now_ns();
 	printf("  ping-pong: %d round trips of %d B messages, every checksum "
-	       "right (%.1f µs per round trip)\n", NMSG, MSG_SIZE,
-	       (double)(t1 - t0) / NMSG / 1e3);
+	       "right (%.1f µs per round trip)\n",
+	       NMSG, MSG_SIZE, (double)(t1 - t0) / NMSG / 1e3);
 	fflush(stdout);
 	one_sided(&p, fd);
 	it_sync(fd, TAG_DONE);

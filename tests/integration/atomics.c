@@ -53,12 +53,12 @@ static void fetch_adds(struct client *c)
 	for (done = 1; done < NOPS; done++)
 		IT_ASSERT(c->res[done] > c->res[done - 1],
 			  "old values not increasing on one QP: %" PRIu64
-			  " then %" PRIu64, c->res[done - 1], c->res[done]);
+			  " then %" PRIu64,
+			  c->res[done - 1], c->res[done]);
 }
 
-static uint64_t atomic1(struct client *c, enum ibv_wr_opcode op,
-			uint64_t off, uint64_t cmp, uint64_t swap,
-			enum ibv_wc_status want)
+static uint64_t atomic1(struct client *c, enum ibv_wr_opcode op, uint64_t off,
+			uint64_t cmp, uint64_t swap, enum ibv_wc_status want)
 {
 	struct ibv_wc wc;
 
@@ -74,8 +74,10 @@ static void misaligned(struct client *c)
 {
 	struct ibv_sge sge = { (uintptr_t)c->res, 8, c->mr->lkey };
 	struct ibv_send_wr wr = { .opcode = IBV_WR_ATOMIC_FETCH_AND_ADD,
-				  .sg_list = &sge, .num_sge = 1,
-				  .send_flags = IBV_SEND_SIGNALED }, *bad = NULL;
+				  .sg_list = &sge,
+				  .num_sge = 1,
+				  .send_flags = IBV_SEND_SIGNALED },
+			   *bad = NULL;
 	int r;
 
 	wr.wr.atomic.remote_addr = c->peer.addr + 4;
@@ -97,8 +99,8 @@ static void cas(struct client *c)
 		      IBV_WC_SUCCESS);
 	IT_ASSERT(old == SWAPPED, "CAS (no match) returned %#" PRIx64, old);
 	old = atomic1(c, IBV_WR_ATOMIC_FETCH_AND_ADD, 0, 0, 0, IBV_WC_SUCCESS);
-	IT_ASSERT(old == SWAPPED, "the failed CAS changed the counter to %#"
-		  PRIx64, old);
+	IT_ASSERT(old == SWAPPED,
+		  "the failed CAS changed the counter to %#" PRIx64, old);
 }
 
 static int client(int fd, int idx)
@@ -144,10 +146,11 @@ static void check_olds(int *fd)
 		it_expect(fd[i], TAG_DONE);
 		it_read_all(fd[i], olds, NOPS * sizeof(uint64_t));
 		for (k = 0; k < NOPS; k++) {
-			IT_ASSERT(olds[k] < TOTAL, "client %d got %#" PRIx64,
-				  i, olds[k]);
-			IT_ASSERT(!seen[olds[k]], "old value %" PRIu64
-				  " returned twice", olds[k]);
+			IT_ASSERT(olds[k] < TOTAL, "client %d got %#" PRIx64, i,
+				  olds[k]);
+			IT_ASSERT(!seen[olds[k]],
+				  "old value %" PRIu64 " returned twice",
+				  olds[k]);
 			seen[olds[k]] = 1;
 		}
 	}

@@ -112,12 +112,13 @@ static void expect_cq_err(struct it_dev *d, struct ibv_cq *cq,
 		if (ev.event_type == IBV_EVENT_CQ_ERR && ev.element.cq == cq)
 			return;
 		if (ev.event_type == IBV_EVENT_CQ_ERR) {
-			IT_ASSERT(old && ev.element.cq == old,
-				  "CQ_ERR for another CQ");
+			IT_ASSERT(old && ev.element.cq == old, "CQ_ERR for "
+							       "another CQ");
 			continue;
 		}
 		IT_ASSERT(ev.event_type == IBV_EVENT_QP_FATAL ||
-			  ev.event_type == IBV_EVENT_QP_LAST_WQE_REACHED,
+				  ev.event_type ==
+					  IBV_EVENT_QP_LAST_WQE_REACHED,
 			  "unexpected event %s",
 			  ibv_event_type_str(ev.event_type));
 	}
@@ -150,15 +151,16 @@ int main(int argc, char **argv)
 	side_up(&s, fd, true);
 	cqe = s.small[0]->cqe;
 	IT_ASSERT(cqe >= SMALL && cqe + EXTRA <= DEPTH &&
-		  s.small[1]->cqe == cqe, "cqe %d", cqe);
+			  s.small[1]->cqe == cqe,
+		  "cqe %d", cqe);
 	for (i = 0; i < DEPTH; i++)
 		it_post_recv(s.qp[1], NULL, (uint64_t)i, s.buf + i * MSG_SIZE,
 			     MSG_SIZE, s.mr->lkey);
 	it_sync(fd, TAG_GO);
 
 	send_n(&s, fd, cqe, 0);
-	IT_ASSERT(!it_async_pending(&s.d, 200),
-		  "async event with the CQ full, not overflowed");
+	IT_ASSERT(!it_async_pending(&s.d, 200), "async event with the CQ full, "
+						"not overflowed");
 	send_n(&s, fd, EXTRA, cqe);
 	it_send_u64(fd, 0);
 	expect_cq_err(&s.d, s.small[0], NULL);
@@ -171,6 +173,7 @@ int main(int argc, char **argv)
 	it_reap(pid);
 	printf("cq_overflow: CQ of %d (cqe %d) never polled: full -> no event, "
 	       "%d more send completions -> CQ_ERR; receive completions past "
-	       "its size -> CQ_ERR\n", SMALL, cqe, EXTRA);
+	       "its size -> CQ_ERR\n",
+	       SMALL, cqe, EXTRA);
 	return 0;
 }

@@ -27,7 +27,7 @@ struct side {
 	struct ibv_cq *rcq, *scq;
 	struct ibv_qp *qp;
 	struct ibv_mr *mr;
-	uint8_t *buf;           /* NRECV receive slots, then the send slot */
+	uint8_t *buf; /* NRECV receive slots, then the send slot */
 	unsigned int events, unacked;
 };
 
@@ -79,7 +79,8 @@ static void get_event(struct side *s, bool use_poll)
 
 static void send_msg(struct side *s, uint64_t seq, unsigned int flags)
 {
-	struct ibv_send_wr wr = { .wr_id = seq, .opcode = IBV_WR_SEND,
+	struct ibv_send_wr wr = { .wr_id = seq,
+				  .opcode = IBV_WR_SEND,
 				  .send_flags = IBV_SEND_SIGNALED | flags };
 	uint8_t *m = s->buf + NRECV * MSG_SIZE;
 	struct ibv_wc wc;
@@ -138,8 +139,8 @@ static void wake_round(struct side *s, int fd, int r, bool receiver)
 	IT_ASSERT(ibv_poll_cq(s->rcq, 1, &wc) == 0, "CQ not empty");
 	it_send_u64(fd, TAG_ARMED);
 	get_event(s, r % 4 >= 2);
-	IT_ASSERT(ibv_poll_cq(s->rcq, 1, &wc) == 1,
-		  "woken, but the CQ is empty");
+	IT_ASSERT(ibv_poll_cq(s->rcq, 1, &wc) == 1, "woken, but the CQ is "
+						    "empty");
 	take(s, &wc, (uint64_t)r);
 }
 
@@ -193,14 +194,14 @@ static void solicited_rx(struct side *s, int fd)
 
 	IT_ASSERT(ibv_req_notify_cq(s->rcq, 1) == 0);
 	it_send_u64(fd, TAG_ARMED);
-	it_expect(fd, TAG_SENT);        /* unsolicited one delivered */
-	IT_ASSERT(poll(&pfd, 1, 200) == 0,
-		  "event for an unsolicited SEND with solicited-only arming");
+	it_expect(fd, TAG_SENT); /* unsolicited one delivered */
+	IT_ASSERT(poll(&pfd, 1, 200) == 0, "event for an unsolicited SEND with "
+					   "solicited-only arming");
 	take_polled(s, 1001);
 	it_send_u64(fd, TAG_ARMED);
-	get_event(s, true);             /* the solicited one */
+	get_event(s, true); /* the solicited one */
 	take_polled(s, 1002);
-	it_send_u64(fd, TAG_ARMED);     /* not re-armed: no event now */
+	it_send_u64(fd, TAG_ARMED); /* not re-armed: no event now */
 	it_expect(fd, TAG_SENT);
 	take_polled(s, 1003);
 	IT_ASSERT(poll(&pfd, 1, 200) == 0, "event without re-arming");
@@ -277,6 +278,7 @@ int main(int argc, char **argv)
 	printf("events: %d wake-ups by one event each (blocking and poll(2), "
 	       "both ways), %d ping-pong rounds through arm/poll/get/ack; "
 	       "solicited-only arming ignores unsolicited SENDs and fires "
-	       "once\n", NWAKE, NROUND);
+	       "once\n",
+	       NWAKE, NROUND);
 	return 0;
 }

@@ -39,8 +39,8 @@
 #define IT_CHILD_FD 3
 #define IT_PORT 1
 #define IT_QKEY 0x11111111u
-#define IT_ACCESS_ALL                                                          \
-	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |                    \
+#define IT_ACCESS_ALL                                       \
+	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
 	 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC)
 
 /* ---- diagnostics ---- */
@@ -72,23 +72,24 @@ it_fail(const char *file, int line, const char *cond, const char *fmt, ...)
 }
 
 /* IT_ASSERT(cond) or IT_ASSERT(cond, "fmt", args...) */
-#define IT_ASSERT(cond, ...)                                                   \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			it_fail(__FILE__, __LINE__, #cond, "-" __VA_ARGS__);   \
+#define IT_ASSERT(cond, ...)                                                 \
+	do {                                                                 \
+		if (!(cond))                                                 \
+			it_fail(__FILE__, __LINE__, #cond, "-" __VA_ARGS__); \
 	} while (0)
 
 /* A completion must be a success. */
-#define IT_WC_OK(wc)                                                           \
-	IT_ASSERT((wc)->status == IBV_WC_SUCCESS,                              \
-		  "wr_id %" PRIu64 " status %s (%d) opcode %d",                \
-		  (uint64_t)(wc)->wr_id, ibv_wc_status_str((wc)->status),      \
+#define IT_WC_OK(wc)                                                      \
+	IT_ASSERT((wc)->status == IBV_WC_SUCCESS,                         \
+		  "wr_id %" PRIu64 " status %s (%d) opcode %d",           \
+		  (uint64_t)(wc)->wr_id, ibv_wc_status_str((wc)->status), \
 		  (int)(wc)->status, (int)(wc)->opcode)
 
 /* A completion must have status @st. */
-#define IT_WC_IS(wc, st)                                                       \
-	IT_ASSERT((wc)->status == (st), "wr_id %" PRIu64 " status %s, want %s", \
-		  (uint64_t)(wc)->wr_id, ibv_wc_status_str((wc)->status),      \
+#define IT_WC_IS(wc, st)                                                  \
+	IT_ASSERT((wc)->status == (st),                                   \
+		  "wr_id %" PRIu64 " status %s, want %s",                 \
+		  (uint64_t)(wc)->wr_id, ibv_wc_status_str((wc)->status), \
 		  ibv_wc_status_str(st))
 
 /* ---- time, data ---- */
@@ -186,8 +187,8 @@ static inline void it_wait_fd(int fd, short events, uint64_t timeout_ns,
 	do
 		r = poll(&pfd, 1, (int)(timeout_ns / 1000000));
 	while (r < 0 && errno == EINTR);
-	IT_ASSERT(r > 0, "%s: no activity on fd %d for %" PRIu64 " s", what,
-		  fd, (uint64_t)(timeout_ns / 1000000000u));
+	IT_ASSERT(r > 0, "%s: no activity on fd %d for %" PRIu64 " s", what, fd,
+		  (uint64_t)(timeout_ns / 1000000000u));
 }
 
 /* Arm (or disarm) a SIGALRM backstop around a call that cannot time out. */
@@ -328,9 +329,8 @@ static inline void it_reap(pid_t pid)
 		it_sleep_ms(5);
 	}
 	IT_ASSERT(r == pid, "waitpid: %s", strerror(errno));
-	IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "child %d: %s %d", (int)pid,
-		  WIFEXITED(st) ? "exit" : "signal",
+	IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d: %s %d",
+		  (int)pid, WIFEXITED(st) ? "exit" : "signal",
 		  WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
 }
 
@@ -536,9 +536,12 @@ struct it_conn {
 
 static inline struct it_conn it_conn_default(void)
 {
-	return (struct it_conn){ .timeout = 14, .retry_cnt = 7,
-				 .rnr_retry = 7, .min_rnr_timer = 12,
-				 .rd_atomic = 16, .access = IT_ACCESS_ALL };
+	return (struct it_conn){ .timeout = 14,
+				 .retry_cnt = 7,
+				 .rnr_retry = 7,
+				 .min_rnr_timer = 12,
+				 .rd_atomic = 16,
+				 .access = IT_ACCESS_ALL };
 }
 
 static inline void it_ah_attr(struct it_dev *d, const struct it_ep *to,
@@ -564,7 +567,8 @@ static inline void it_modify(struct it_dev *d, struct ibv_qp *qp,
 static inline void it_to_init(struct it_dev *d, struct ibv_qp *qp,
 			      const struct it_conn *c)
 {
-	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = IT_PORT,
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT,
+				 .port_num = IT_PORT,
 				 .qkey = IT_QKEY };
 	int mask = IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT;
 
@@ -634,8 +638,7 @@ static inline struct ibv_ah *it_ah(struct it_dev *d, const struct it_ep *to)
 	return ah;
 }
 
-static inline enum ibv_qp_state it_qp_state(struct it_dev *d,
-					    struct ibv_qp *qp)
+static inline enum ibv_qp_state it_qp_state(struct it_dev *d, struct ibv_qp *qp)
 {
 	struct ibv_qp_init_attr init;
 	struct ibv_qp_attr a;
@@ -651,8 +654,10 @@ static inline void it_post_recv(struct ibv_qp *qp, struct ibv_srq *srq,
 				uint32_t lkey)
 {
 	struct ibv_sge sge = { (uintptr_t)buf, len, lkey };
-	struct ibv_recv_wr wr = { .wr_id = wr_id, .sg_list = &sge,
-				  .num_sge = 1 }, *bad;
+	struct ibv_recv_wr wr = { .wr_id = wr_id,
+				  .sg_list = &sge,
+				  .num_sge = 1 };
+	struct ibv_recv_wr *bad;
 	int r = srq ? ibv_post_srq_recv(srq, &wr, &bad) :
 		      ibv_post_recv(qp, &wr, &bad);
 
@@ -660,8 +665,8 @@ static inline void it_post_recv(struct ibv_qp *qp, struct ibv_srq *srq,
 }
 
 /* Post one send-queue WR with a single SGE (@len 0: no SGE). */
-static inline void it_post(struct ibv_qp *qp, struct ibv_send_wr *wr,
-			   void *buf, uint32_t len, uint32_t lkey)
+static inline void it_post(struct ibv_qp *qp, struct ibv_send_wr *wr, void *buf,
+			   uint32_t len, uint32_t lkey)
 {
 	struct ibv_sge sge = { (uintptr_t)buf, len, lkey };
 	struct ibv_send_wr *bad;
@@ -674,10 +679,11 @@ static inline void it_post(struct ibv_qp *qp, struct ibv_send_wr *wr,
 	IT_ASSERT(r == 0, "post_send opcode %d: %s", wr->opcode, strerror(r));
 }
 
-static inline void it_post_send(struct ibv_qp *qp, uint64_t wr_id,
-				void *buf, uint32_t len, uint32_t lkey)
+static inline void it_post_send(struct ibv_qp *qp, uint64_t wr_id, void *buf,
+				uint32_t len, uint32_t lkey)
 {
-	struct ibv_send_wr wr = { .wr_id = wr_id, .opcode = IBV_WR_SEND,
+	struct ibv_send_wr wr = { .wr_id = wr_id,
+				  .opcode = IBV_WR_SEND,
 				  .send_flags = IBV_SEND_SIGNALED };
 
 	it_post(qp, &wr, buf, len, lkey);
@@ -689,7 +695,8 @@ static inline void it_post_rdma(struct ibv_qp *qp, enum ibv_wr_opcode op,
 				uint32_t lkey, uint64_t raddr, uint32_t rkey,
 				uint32_t imm)
 {
-	struct ibv_send_wr wr = { .wr_id = wr_id, .opcode = op,
+	struct ibv_send_wr wr = { .wr_id = wr_id,
+				  .opcode = op,
 				  .send_flags = IBV_SEND_SIGNALED,
 				  .imm_data = htobe32(imm) };
 
@@ -704,7 +711,8 @@ static inline void it_post_atomic(struct ibv_qp *qp, enum ibv_wr_opcode op,
 				  uint64_t raddr, uint32_t rkey,
 				  uint64_t compare_add, uint64_t swap)
 {
-	struct ibv_send_wr wr = { .wr_id = wr_id, .opcode = op,
+	struct ibv_send_wr wr = { .wr_id = wr_id,
+				  .opcode = op,
 				  .send_flags = IBV_SEND_SIGNALED };
 
 	wr.wr.atomic.remote_addr = raddr;

@@ -16,7 +16,6 @@
 #define TAG_GO 0x60
 #define TAG_DONE 0xd0
 
-
 struct msg_hdr {
 	uint64_t seq;
 	uint64_t csum;
@@ -41,7 +40,8 @@ static uint64_t nmsgs(void)
 static uint64_t body_csum(const uint8_t *m, uint64_t seq)
 {
 	return it_csum(m + sizeof(struct msg_hdr),
-		       MSG_SIZE - sizeof(struct msg_hdr)) ^ seq;
+		       MSG_SIZE - sizeof(struct msg_hdr)) ^
+	       seq;
 }
 
 static void side_up(struct side *s, int fd, size_t slots)
@@ -51,8 +51,7 @@ static void side_up(struct side *s, int fd, size_t slots)
 
 	it_open(&s->d);
 	s->cq = it_cq(&s->d, 256, NULL);
-	s->qp = it_qp(&s->d, IBV_QPT_RC, s->cq, NULL, SEND_WINDOW,
-		      RECV_WINDOW);
+	s->qp = it_qp(&s->d, IBV_QPT_RC, s->cq, NULL, SEND_WINDOW, RECV_WINDOW);
 	s->buf = it_alloc(slots * MSG_SIZE);
 	s->mr = it_reg(&s->d, s->buf, slots * MSG_SIZE, IBV_ACCESS_LOCAL_WRITE);
 	it_ep_init(&s->d, s->qp, s->mr, &me);
@@ -97,8 +96,10 @@ static int sender(int fd, int idx)
 		k = it_poll_some(s.cq, wc, SEND_WINDOW);
 		for (i = 0; i < k; i++, done++) {
 			IT_WC_OK(&wc[i]);
-			IT_ASSERT(wc[i].wr_id == done && wc[i].opcode == IBV_WC_SEND,
-				  "completion %" PRIu64 " opcode %d, want %" PRIu64,
+			IT_ASSERT(wc[i].wr_id == done &&
+					  wc[i].opcode == IBV_WC_SEND,
+				  "completion %" PRIu64 " opcode %d, want "
+							"%" PRIu64,
 				  (uint64_t)wc[i].wr_id, wc[i].opcode, done);
 		}
 	}
@@ -116,8 +117,10 @@ static void check_msg(const struct ibv_wc *wc, const uint8_t *m,
 	IT_WC_OK(wc);
 	IT_ASSERT(wc->opcode == IBV_WC_RECV && wc->byte_len == MSG_SIZE,
 		  "opcode %d byte_len %u", wc->opcode, wc->byte_len);
-	IT_ASSERT(h->seq == expect, "got message %" PRIu64 ", want %" PRIu64
-		  " (duplicate, lost or reordered)", h->seq, expect);
+	IT_ASSERT(h->seq == expect,
+		  "got message %" PRIu64 ", want %" PRIu64 " (duplicate, lost "
+							   "or reordered)",
+		  h->seq, expect);
 	IT_ASSERT(h->csum == body_csum(m, h->seq),
 		  "message %" PRIu64 " corrupted", h->seq);
 }
@@ -172,10 +175,12 @@ int main(int argc, char **argv)
 	it_sync(fd, TAG_DONE + 1);
 	side_down(&s);
 	it_reap(pid);
-	printf("rc_stream_lossy: %" PRIu64 " MiB as %" PRIu64
-	       " x 64 KiB RC SENDs with %s, PSN wrap: exactly once, in order, "
+	printf("rc_stream_lossy: %" PRIu64 " MiB as %" PRIu64 " x 64 KiB RC "
+							      "SENDs with %s, "
+							      "PSN wrap: "
+							      "exactly once, "
+							      "in order, "
 	       "checksums ok, all completions SUCCESS (%.1f s)\n",
-	       n * MSG_SIZE >> 20, n, FAULTS,
-	       (double)(it_now_ns() - t0) / 1e9);
+	       n * MSG_SIZE >> 20, n, FAULTS, (double)(it_now_ns() - t0) / 1e9);
 	return 0;
 }

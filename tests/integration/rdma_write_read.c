@@ -14,20 +14,23 @@
 #include "itest.h"
 
 #define MiB (1u << 20)
-#define T_SIZE (16 * MiB)       /* target memory */
-#define IMM_OFF (8 * MiB)       /* target: WRITE_WITH_IMM area */
-#define RD_OFF (12 * MiB)       /* target: area prefilled for READs */
+#define T_SIZE (16 * MiB) /* target memory */
+#define IMM_OFF (8 * MiB) /* target: WRITE_WITH_IMM area */
+#define RD_OFF (12 * MiB) /* target: area prefilled for READs */
 #define RD_SIZE (4 * MiB)
-#define L_SIZE (8 * MiB)        /* initiator: source, then READ landing */
+#define L_SIZE (8 * MiB) /* initiator: source, then READ landing */
 #define RD_SEED 0x5eed
 #define IMM_BASE 0xabc00000u
 #define TAG_GO 0x60
 #define TAG_DONE 0xd0
 
-static const uint32_t sizes[] = { 1,     2,     3,     7,     8,
-				  9,     63,    64,    65,    1000,
-				  4095,  4096,  4097,  16383, 16384,
-				  16385, 65536, 100000, MiB + 13, 4 * MiB };
+/* 1 B .. 4 MiB, around word, packet (16 KiB) and page boundaries */
+/* clang-format off */
+static const uint32_t sizes[] = {
+	1, 2, 3, 7, 8, 9, 63, 64, 65, 1000, 4095, 4096, 4097,
+	16383, 16384, 16385, 65536, 100000, MiB + 13, 4 * MiB,
+};
+/* clang-format on */
 static const uint32_t imm_sizes[] = { 0, 1, 4096, 70001 };
 #define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
 #define NIMM (sizeof(imm_sizes) / sizeof(imm_sizes[0]))
@@ -45,7 +48,7 @@ struct init {
 	struct ibv_mr *mr;
 	uint8_t *src, *dst;
 	struct it_ep peer;
-	uint64_t loc[NSIZES];   /* local offset of region i */
+	uint64_t loc[NSIZES]; /* local offset of region i */
 	struct expect ex[NEXP];
 };
 
@@ -61,8 +64,8 @@ static void poll_in_order(struct init *s, unsigned int first, unsigned int n,
 		IT_WC_OK(&wc[i]);
 		IT_ASSERT(wc[i].wr_id == first + i && wc[i].opcode == op,
 			  "completion %u of %u: wr_id %" PRIu64 " opcode %d, "
-			  "want opcode %d", i, n, (uint64_t)wc[i].wr_id,
-			  wc[i].opcode, op);
+			  "want opcode %d",
+			  i, n, (uint64_t)wc[i].wr_id, wc[i].opcode, op);
 	}
 }
 
@@ -99,8 +102,10 @@ static void read_back(struct init *s)
 			     s->peer.rkey, 0);
 	poll_in_order(s, 0, NSIZES, IBV_WC_RDMA_READ);
 	for (i = 0; i < NSIZES; i++)
-		IT_ASSERT(it_csum(s->dst + s->loc[i], sizes[i]) == s->ex[i].csum &&
-			  !memcmp(s->dst + s->loc[i], s->src + s->loc[i], sizes[i]),
+		IT_ASSERT(it_csum(s->dst + s->loc[i], sizes[i]) ==
+					  s->ex[i].csum &&
+				  !memcmp(s->dst + s->loc[i],
+					  s->src + s->loc[i], sizes[i]),
 			  "READ of the %u B WRITE differs", sizes[i]);
 }
 
@@ -188,8 +193,10 @@ static void target_check(const uint8_t *t, const struct expect *ex)
 
 		IT_ASSERT(end >= pos);
 		for (k = pos; k < end; k++)
-			IT_ASSERT(t[k] == 0, "byte +%" PRIu64
-				  " outside every WRITE changed", k);
+			IT_ASSERT(t[k] == 0,
+				  "byte +%" PRIu64 " outside every WRITE "
+				  "changed",
+				  k);
 		if (i == NEXP)
 			break;
 		IT_ASSERT(it_csum(t + ex[i].off, ex[i].len) == ex[i].csum,
@@ -208,13 +215,15 @@ static void target_imm(struct ibv_cq *cq)
 	for (j = 0; j < NIMM; j++) {
 		IT_WC_OK(&wc[j]);
 		IT_ASSERT(wc[j].opcode == IBV_WC_RECV_RDMA_WITH_IMM &&
-			  (wc[j].wc_flags & IBV_WC_WITH_IMM) &&
-			  be32toh(wc[j].imm_data) == IMM_BASE + j &&
-			  wc[j].byte_len == imm_sizes[j] && wc[j].wr_id == j,
+				  (wc[j].wc_flags & IBV_WC_WITH_IMM) &&
+				  be32toh(wc[j].imm_data) == IMM_BASE + j &&
+				  wc[j].byte_len == imm_sizes[j] &&
+				  wc[j].wr_id == j,
 			  "imm completion %u: opcode %d flags %#x imm %#x "
-			  "len %u wr_id %" PRIu64, j, wc[j].opcode,
-			  wc[j].wc_flags, be32toh(wc[j].imm_data),
-			  wc[j].byte_len, (uint64_t)wc[j].wr_id);
+			  "len %u wr_id %" PRIu64,
+			  j, wc[j].opcode, wc[j].wc_flags,
+			  be32toh(wc[j].imm_data), wc[j].byte_len,
+			  (uint64_t)wc[j].wr_id);
 	}
 	IT_ASSERT(it_poll_for(cq, wc, 1, 100) == 0, "extra completion");
 }

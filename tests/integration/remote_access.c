@@ -14,8 +14,17 @@
  */
 #include "itest.h"
 
-enum { C_RKEY, C_RKEY_IDX, C_OOB, C_NO_RW, C_LKEY, C_LKEY_OOB, C_SHORT,
-       C_GONE, NCASE };
+enum {
+	C_RKEY,
+	C_RKEY_IDX,
+	C_OOB,
+	C_NO_RW,
+	C_LKEY,
+	C_LKEY_OOB,
+	C_SHORT,
+	C_GONE,
+	NCASE
+};
 
 #define T_SIZE 16384
 #define MR_SIZE 4096
@@ -30,7 +39,7 @@ struct bad_wr {
 	enum ibv_wr_opcode op;
 	uint32_t rkey_xor, lkey_xor;
 	uint64_t roff, loff;
-	bool ro;                /* aim at the read-only MR */
+	bool ro; /* aim at the read-only MR */
 	enum ibv_wc_status want;
 };
 
@@ -115,7 +124,7 @@ static int target(int fd, int idx)
 	for (k = 0; k < T_SIZE; k++)
 		IT_ASSERT(t[k] == 0, "target byte +%d changed", k);
 	it_send_u64(fd, TAG_CHECK);
-	it_expect(fd, TAG_END);   /* killed while waiting here */
+	it_expect(fd, TAG_END); /* killed while waiting here */
 	return 1;
 }
 

@@ -89,7 +89,7 @@ static void rnr_exhausted(struct side *s, struct ibv_qp *qp, int r)
 		  (uint64_t)wc[0].wr_id, ibv_wc_status_str(wc[0].status));
 	for (i = 1; i < 3; i++)
 		IT_ASSERT(wc[i].wr_id == (uint64_t)i &&
-			  wc[i].status == IBV_WC_WR_FLUSH_ERR,
+				  wc[i].status == IBV_WC_WR_FLUSH_ERR,
 			  "rnr_retry %d: wr_id %" PRIu64 " status %s", r,
 			  (uint64_t)wc[i].wr_id,
 			  ibv_wc_status_str(wc[i].status));

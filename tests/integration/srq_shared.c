@@ -102,7 +102,7 @@ static int client(int fd, int idx)
 static void server_up(struct server *s)
 {
 	struct ibv_srq_init_attr sa = { .attr = { .max_wr = DEPTH,
-						   .max_sge = 1 } };
+						  .max_sge = 1 } };
 	struct it_ep me, peer;
 	int i;
 
@@ -148,8 +148,10 @@ static void receive(struct server *s, int n, bool repost)
 			IT_ASSERT(m->seq == s->next[m->client],
 				  "client %u: message %u, want %u", m->client,
 				  m->seq, s->next[m->client]);
-			IT_ASSERT(m->csum == (it_csum(m->body, sizeof(m->body)) ^
-					      m->seq), "message corrupted");
+			IT_ASSERT(m->csum ==
+					  (it_csum(m->body, sizeof(m->body)) ^
+					   m->seq),
+				  "message corrupted");
 			s->next[m->client]++;
 			memset(m, 0, sizeof(*m));
 			if (repost)
@@ -175,16 +177,17 @@ static void srq_limit(struct server *s)
 	it_send_u64(s->fd[0], DEPTH - LIMIT);
 	it_expect(s->fd[0], TAG_SENT);
 	receive(s, DEPTH - LIMIT, false);
-	IT_ASSERT(!it_async_pending(&s->d, 200),
-		  "async event with the SRQ at its limit, not below");
+	IT_ASSERT(!it_async_pending(&s->d, 200), "async event with the SRQ at "
+						 "its limit, not below");
 
 	it_send_u64(s->fd[0], 1);
 	it_expect(s->fd[0], TAG_SENT);
 	receive(s, 1, false);
 	it_async_event(&s->d, &ev);
 	IT_ASSERT(ev.event_type == IBV_EVENT_SRQ_LIMIT_REACHED &&
-		  ev.element.srq == s->srq, "event %s (%d)",
-		  ibv_event_type_str(ev.event_type), ev.event_type);
+			  ev.element.srq == s->srq,
+		  "event %s (%d)", ibv_event_type_str(ev.event_type),
+		  ev.event_type);
 	s->d.ops->ack_async_event(&ev);
 	IT_ASSERT(s->d.ops->query_srq(s->srq, &a) == 0);
 	IT_ASSERT(a.srq_limit == 0, "limit %u after the event", a.srq_limit);
@@ -215,7 +218,8 @@ int main(int argc, char **argv)
 	it_dereg(&s.d, s.mr);
 	it_close(&s.d);
 	free(s.buf);
-	printf("srq_shared: %d clients x %d RC SENDs through one SRQ on %d QPs: "
+	printf("srq_shared: %d clients x %d RC SENDs through one SRQ on %d "
+	       "QPs: "
 	       "each exactly once, in order, qp_num right; SRQ limit event "
 	       "fired below the limit only, then disarmed\n",
 	       NCLIENT, NMSG, NCLIENT);

@@ -31,7 +31,8 @@ static bool bad_qkey(uint64_t seq)
 static uint64_t body_csum(const uint8_t *m, uint64_t seq)
 {
 	return it_csum(m + sizeof(struct msg_hdr),
-		       MSG_SIZE - sizeof(struct msg_hdr)) ^ seq;
+		       MSG_SIZE - sizeof(struct msg_hdr)) ^
+	       seq;
 }
 
 static void make_msg(uint8_t *m, uint64_t seq)
@@ -70,7 +71,8 @@ static void send_all(struct ibv_qp *qp, struct ibv_cq *cq, struct ibv_ah *ah,
 		k = it_poll_some(cq, wc, WINDOW);
 		for (i = 0; i < k; i++, done++) {
 			IT_WC_OK(&wc[i]);
-			IT_ASSERT(wc[i].wr_id == done && wc[i].opcode == IBV_WC_SEND);
+			IT_ASSERT(wc[i].wr_id == done &&
+				  wc[i].opcode == IBV_WC_SEND);
 		}
 	}
 }
@@ -122,7 +124,7 @@ static void check_grh(const uint8_t *grh, const struct it_ep *src,
 	if (!memcmp(src->gid, v4, sizeof(v4)))
 		return;
 	IT_ASSERT(!memcmp(grh + 8, src->gid, 16) &&
-		  !memcmp(grh + 24, dst->gid, 16),
+			  !memcmp(grh + 24, dst->gid, 16),
 		  "GRH does not carry the sender's and receiver's GIDs");
 }
 
@@ -141,12 +143,11 @@ static uint64_t check_arrival(const struct ibv_wc *wc, const uint8_t *slot,
 		  wc->src_qp, ep[1].qpn);
 	check_grh(slot, &ep[1], &ep[0]);
 	IT_ASSERT(h->seq < NMSG, "garbage sequence %" PRIu64, h->seq);
-	IT_ASSERT(h->csum == body_csum(m, h->seq), "message %" PRIu64
-		  " corrupted", h->seq);
-	IT_ASSERT(!bad_qkey(h->seq), "message %" PRIu64
-		  " with a wrong Q_Key delivered", h->seq);
-	IT_ASSERT(!seen[h->seq], "message %" PRIu64 " delivered twice",
-		  h->seq);
+	IT_ASSERT(h->csum == body_csum(m, h->seq),
+		  "message %" PRIu64 " corrupted", h->seq);
+	IT_ASSERT(!bad_qkey(h->seq),
+		  "message %" PRIu64 " with a wrong Q_Key delivered", h->seq);
+	IT_ASSERT(!seen[h->seq], "message %" PRIu64 " delivered twice", h->seq);
 	seen[h->seq] = 1;
 	return h->seq;
 }
@@ -174,8 +175,12 @@ static unsigned int receive(int fd, struct ibv_cq *cq, uint8_t *buf,
 			done = true;
 		}
 		quiet_ms = k ? 0 : quiet_ms + 10;
-		IT_ASSERT(done || quiet_ms < it_timeout_ns() / 1000000,
-			  "nothing from the sender");
+		IT_ASSERT(done || quiet_ms < it_timeout_ns() / 1000000, "nothin"
+									"g "
+									"from "
+									"the "
+									"sende"
+									"r");
 	}
 	return got;
 }
@@ -224,6 +229,7 @@ int main(int argc, char **argv)
 	it_reap(pid);
 	printf("ud_lossy: %u of %u UD messages (Q_Key right) arrived with %s, "
 	       "0 of %u with a wrong Q_Key; no duplicate, no corruption, "
-	       "GRH + src_qp right\n", got, good, FAULTS, NMSG / 4);
+	       "GRH + src_qp right\n",
+	       got, good, FAULTS, NMSG / 4);
 	return 0;
 }
