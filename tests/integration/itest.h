@@ -575,7 +575,12 @@ static inline void it_to_init(struct it_dev *d, struct ibv_qp *qp,
 	if (qp->qp_type == IBV_QPT_UD) {
 		mask |= IBV_QP_QKEY;
 	} else {
-		a.qp_access_flags = c->access;
+		/* UC has neither RDMA READ nor atomics */
+		a.qp_access_flags =
+			qp->qp_type == IBV_QPT_UC ?
+				c->access & ~(IBV_ACCESS_REMOTE_READ |
+					      IBV_ACCESS_REMOTE_ATOMIC) :
+				c->access;
 		mask |= IBV_QP_ACCESS_FLAGS;
 	}
 	it_modify(d, qp, &a, mask, "INIT");
