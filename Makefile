@@ -77,7 +77,7 @@ $(BUILD)/tests/integration/%: tests/integration/%.c tests/integration/itest.h $(
 	$(CC) $(CFLAGS) -Itests $< -o $@ $(LDFLAGS) -L$(BUILD)/lib \
 		-Wl,-rpath,'$$ORIGIN/../../lib' -lfakehca -libverbs
 
-$(BUILD)/bin/%: bench/%.c $(LIBFAKE)
+$(BUILD)/bin/%: bench/%.c tests/integration/itest.h $(LIBFAKE)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) -L$(BUILD)/lib \
 		-Wl,-rpath,'$$ORIGIN/../lib' -lfakehca -libverbs -lm
@@ -138,7 +138,7 @@ $(BUILD)/tests/unit/test_virt_ids: tests/unit/test_virt_ids.c $(VID_OBJS)
 # Programs tests/shim/*.sh run under ibsnap run: plain verbs programs.
 $(BUILD)/tests/shim/%: tests/shim/%.c tests/shim/shimtest.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) -libverbs
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) -libverbs -lcmocka
 
 -include $(SHIM_OBJS:.o=.d)
 # ---- end of issue 4 block ----
