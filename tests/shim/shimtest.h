@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers for the shim's API tests: plain verbs programs (they link only
+ * libibverbs) that the tests/shim scripts run under "ibsnap run --fake", normally
+ * and in IBSNAP_TEST_REMAP=1 mode.  One process, loopback QPs on fake0.
+ */
+#ifndef IBSNAP_SHIMTEST_H
+#define IBSNAP_SHIMTEST_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <infiniband/verbs.h>
+
+#define ST_PORT 1
+#define ST_QKEY 0x11111111u
+#define ST_ACCESS                                                              \
+	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |                    \
+	 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC)
+
+struct st_dev {
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	struct ibv_port_attr port;
+	union ibv_gid gid;   /* index 0 */
+	bool global;         /* RoCE: address by GID */
+};
+
+static inline int st_open(struct st_dev *d)
+{
+	struct ibv_device **list = ibv_get_device_list(NULL);
+
+	memset(d, 0, sizeof(*d));
+	if (!list || !list[0])
+		return -1;
+	d->ctx = ibv_open_device(list[0]);
+	ibv_free_device_list(list);
+	if (!d->ctx || ibv_query_port(d->ctx, ST_PORT, &d->port) ||
+	    ibv_query_gid(d->ctx, ST_PORT, 0, &d->gid))
+		return -1;
+	d->global = d->port.link_layer == IBV_LINK_LAYER_ETHERNET;
+	d->pd = ibv_alloc_pd(d->ctx);
+	return d->pd ? 0 : -1;
+}
+
+static inline void st_close(struct st_dev *d)
+{
+	if (d->pd)
+		ibv_dealloc_pd(d->pd);
+	if (d->ctx)
+		ibv_close_device(d->ctx);
+}
+
+static inline void st_ah_attr(const struct st_dev *d, struct ibv_ah_attr *ah)
+{
+	memset(ah, 0, sizeof(*ah));
+	ah->dlid = d->port.lid;
+	ah->port_num = ST_PORT;
+	if (d->global) {
+		ah->is_global = 1;
+		ah->grh.dgid = d->gid;
+		ah->grh.sgid_index = 0;
+		ah->grh.hop_limit = 1;
+	}
+}
+
+/* RESET -> INIT -> RTR -> RTS, connected to @dest_qpn (this device). */
+static inline int st_rc_connect(const struct st_dev *d, struct ibv_qp *qp,
+				uint32_t dest_qpn)
+{
+	struct ibv_qp_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_INIT;
+	a.port_num = ST_PORT;
+	a.qp_access_flags = ST_ACCESS;
+	if (ibv_modify_qp(qp, &a,
+			  IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+				  IBV_QP_ACCESS_FLAGS))
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTR;
+	a.path_mtu = IBV_MTU_1024;
+	a.dest_qp_num = dest_qpn;
+	a.rq_psn = 7;
+	a.max_dest_rd_atomic = 4;
+	a.min_rnr_timer = 1;
+	st_ah_attr(d, &a.ah_attr);
+	if (ibv_modify_qp(qp, &a,
+			  IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+				  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
+				  IBV_QP_MAX_DEST_RD_ATOMIC |
+				  IBV_QP_MIN_RNR_TIMER))
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	a.timeout = 14;
+	a.retry_cnt = 7;
+	a.rnr_retry = 7;
+	a.sq_psn = 7;
+	a.max_rd_atomic = 4;
+	return ibv_modify_qp(qp, &a,
+			     IBV_QP_STATE | IBV_QP_TIMEOUT |
+				     IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
+				     IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC);
+}
+
+static inline int st_ud_ready(struct ibv_qp *qp)
+{
+	struct ibv_qp_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_INIT;
+	a.port_num = ST_PORT;
+	a.qkey = ST_QKEY;
+	if (ibv_modify_qp(qp, &a,
+			  IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+				  IBV_QP_QKEY))
+		return -1;
+	a.qp_state = IBV_QPS_RTR;
+	if (ibv_modify_qp(qp, &a, IBV_QP_STATE))
+		return -1;
+	a.qp_state = IBV_QPS_RTS;
+	a.sq_psn = 0;
+	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN);
+}
+
+static inline double st_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Poll @cq until one completion (10 s at most): 1, or <= 0. */
+static inline int st_poll1(struct ibv_cq *cq, struct ibv_wc *wc)
+{
+	double end = st_now() + 10;
+	int n;
+
+	do {
+		n = ibv_poll_cq(cq, 1, wc);
+		if (n)
+			return n;
+	} while (st_now() < end);
+	return 0;
+}
+
+static inline struct ibv_qp *st_qp(const struct st_dev *d,
+				   enum ibv_qp_type type, struct ibv_cq *scq,
+				   struct ibv_cq *rcq, struct ibv_srq *srq)
+{
+	struct ibv_qp_init_attr ia;
+
+	memset(&ia, 0, sizeof(ia));
+	ia.send_cq = scq;
+	ia.recv_cq = rcq;
+	ia.srq = srq;
+	ia.qp_type = type;
+	ia.cap.max_send_wr = 64;
+	ia.cap.max_recv_wr = 64;
+	ia.cap.max_send_sge = 4;
+	ia.cap.max_recv_sge = 4;
+	ia.cap.max_inline_data = 64;
+	return ibv_create_qp(d->pd, &ia);
+}
+
+#endif /* IBSNAP_SHIMTEST_H */
