@@ -63,7 +63,7 @@ pair() {
 	srv="$LOGDIR/srv.log"
 	cli="$LOGDIR/cli.log"
 	env ${RUN_ENV:-} ${SERVER_ENV:-} timeout -k 5 "$PAIR_TIMEOUT" \
-		"$IBSNAP" run ${RUN_OPTS:---fake} -- $sargs $pflag $PORT >"$srv" 2>&1 &
+		"$IBSNAP" run ${RUN_OPTS---fake} -- $sargs $pflag $PORT >"$srv" 2>&1 &
 	local spid=$!
 	if ! wait_listen $PORT; then
 		kill $spid 2>/dev/null
@@ -71,7 +71,7 @@ pair() {
 		ok "$name" 124 "$srv"
 		return
 	fi
-	env ${RUN_ENV:-} timeout -k 5 "$PAIR_TIMEOUT" "$IBSNAP" run ${RUN_OPTS:---fake} -- \
+	env ${RUN_ENV:-} timeout -k 5 "$PAIR_TIMEOUT" "$IBSNAP" run ${RUN_OPTS---fake} -- \
 		$cargs $pflag $PORT 127.0.0.1 >"$cli" 2>&1
 	cli_rc=$?
 	wait $spid
