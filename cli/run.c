@@ -16,8 +16,10 @@ static void run_usage(FILE *out)
 {
 	fputs("usage: ibsnap run [--fake] [--] CMD [ARGS...]\n"
 	      "\n"
-	      "Runs CMD (and every process it starts) with libibsnap.so preloaded:\n"
-	      "the program's verbs devices, objects and IDs become virtual, backed\n"
+	      "Runs CMD (and every process it starts) with libibsnap.so "
+	      "preloaded:\n"
+	      "the program's verbs devices, objects and IDs become virtual, "
+	      "backed\n"
 	      "by a real HCA (rdma-core) or by the fake HCA.\n"
 	      "\n"
 	      "Options:\n"
@@ -25,25 +27,40 @@ static void run_usage(FILE *out)
 	      "  -h, --help   this text\n"
 	      "\n"
 	      "Environment:\n"
-	      "  IBSNAP_BACKEND=real|fake  HCA under the shim; default: real if\n"
-	      "                            rdma-core lists a device, else fake\n"
-	      "  IBSNAP_TEST_REMAP=1       test mode: behave as if restarted; every\n"
-	      "                            ID handed out is offset (QPN/SRQN +0x1000,\n"
-	      "                            lkey/rkey ^0x5a5a00, LID +100, GID last\n"
-	      "                            byte ^0x55) and translated back; peers\n"
+	      "  IBSNAP_BACKEND=real|fake  HCA under the shim; default: real "
+	      "if\n"
+	      "                            rdma-core lists a device, else "
+	      "fake\n"
+	      "  IBSNAP_TEST_REMAP=1       test mode: behave as if restarted; "
+	      "every\n"
+	      "                            ID handed out is offset (QPN/SRQN "
+	      "+0x1000,\n"
+	      "                            lkey/rkey ^0x5a5a00, LID +100, GID "
+	      "last\n"
+	      "                            byte ^0x55) and translated back; "
+	      "peers\n"
 	      "                            must run in the same mode\n"
 	      "Fake HCA (IBSNAP_BACKEND=fake):\n"
-	      "  IBSNAP_FABRIC=DIR         directory of the shared fabric (default\n"
-	      "                            /dev/shm/ibsnap-UID); processes with the\n"
+	      "  IBSNAP_FABRIC=DIR         directory of the shared fabric "
+	      "(default\n"
+	      "                            /dev/shm/ibsnap-UID); processes "
+	      "with the\n"
 	      "                            same DIR reach each other\n"
-	      "  IBSNAP_FAKE_DEVICES=N     devices fake0..fake(N-1) (default 1)\n"
-	      "  IBSNAP_FAKE_NODE=NAME     simulated node this process is on, each\n"
-	      "                            with its own LID/GID (default host)\n"
-	      "  IBSNAP_FAKE_LINK=eth|ib   link layer: RoCE (default) or InfiniBand\n"
-	      "  IBSNAP_FAKE_MTU=N         active MTU: 256..4096 (default 4096)\n"
+	      "  IBSNAP_FAKE_DEVICES=N     devices fake0..fake(N-1) (default "
+	      "1)\n"
+	      "  IBSNAP_FAKE_NODE=NAME     simulated node this process is on, "
+	      "each\n"
+	      "                            with its own LID/GID (default "
+	      "host)\n"
+	      "  IBSNAP_FAKE_LINK=eth|ib   link layer: RoCE (default) or "
+	      "InfiniBand\n"
+	      "  IBSNAP_FAKE_MTU=N         active MTU: 256..4096 (default "
+	      "4096)\n"
 	      "  IBSNAP_FAKE_FAULTS=SPEC   fault injection, comma-separated\n"
-	      "                            drop=P,dup=P,corrupt=P,delay_us=N,seed=N\n"
-	      "  IBSNAP_FAKE_SPIN_US=N     progress thread spin before sleeping\n"
+	      "                            "
+	      "drop=P,dup=P,corrupt=P,delay_us=N,seed=N\n"
+	      "  IBSNAP_FAKE_SPIN_US=N     progress thread spin before "
+	      "sleeping\n"
 	      "                            (microseconds, default 50)\n",
 	      out);
 }
@@ -105,7 +122,8 @@ int isn_cmd_run(int argc, char **argv)
 		}
 		if (!strcmp(argv[i], "--fake")) {
 			setenv("IBSNAP_BACKEND", "fake", 1);
-		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--"
+								      "help")) {
 			run_usage(stdout);
 			return 0;
 		} else {

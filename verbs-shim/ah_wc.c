@@ -79,7 +79,7 @@ static int ah_grh_from_wc(struct ibv_context *ctx, uint8_t port,
 	int idx;
 
 	if (grh_is_ipv4(grh)) {
-		ipv4_mapped(&local, ip + 16);  /* daddr */
+		ipv4_mapped(&local, ip + 16); /* daddr */
 		ipv4_mapped(&remote, ip + 12); /* saddr */
 		ah->grh.hop_limit = ip[8];
 		ah->grh.traffic_class = ip[1];
@@ -114,11 +114,11 @@ ISN_EXPORT int ibv_init_ah_from_wc(struct ibv_context *context,
 				   struct ibv_ah_attr *ah_attr)
 {
 	if (!isn_ctx_of(context))
-		return ISN_REAL(int (*)(struct ibv_context *, uint8_t,
-					struct ibv_wc *, struct ibv_grh *,
-					struct ibv_ah_attr *),
-				"ibv_init_ah_from_wc", "IBVERBS_1.1")(
-			context, port_num, wc, grh, ah_attr);
+		return ISN_REAL(
+			int (*)(struct ibv_context *, uint8_t, struct ibv_wc *,
+				struct ibv_grh *, struct ibv_ah_attr *),
+			"ibv_init_ah_from_wc",
+			"IBVERBS_1.1")(context, port_num, wc, grh, ah_attr);
 	memset(ah_attr, 0, sizeof(*ah_attr));
 	ah_attr->dlid = wc->slid;
 	ah_attr->sl = wc->sl;
@@ -142,8 +142,8 @@ ISN_EXPORT struct ibv_ah *ibv_create_ah_from_wc(struct ibv_pd *pd,
 		return ISN_REAL(struct ibv_ah * (*)(struct ibv_pd *,
 						    struct ibv_wc *,
 						    struct ibv_grh *, uint8_t),
-				"ibv_create_ah_from_wc", "IBVERBS_1.1")(
-			pd, wc, grh, port_num);
+				"ibv_create_ah_from_wc",
+				"IBVERBS_1.1")(pd, wc, grh, port_num);
 	if (ibv_init_ah_from_wc(pd->context, port_num, wc, grh, &attr))
 		return NULL;
 	return ibv_create_ah(pd, &attr);

@@ -11,9 +11,9 @@
 #include "shim.h"
 
 struct async_rec {
-	uint32_t type;         /* enum ibv_event_type */
-	uint32_t kind;         /* enum isn_kind, 0: element is a port number */
-	uint64_t id;           /* registry id, or the port number */
+	uint32_t type; /* enum ibv_event_type */
+	uint32_t kind; /* enum isn_kind, 0: element is a port number */
+	uint64_t id; /* registry id, or the port number */
 };
 
 static enum isn_kind event_kind(enum ibv_event_type type)
@@ -122,10 +122,9 @@ ISN_EXPORT int ibv_get_async_event(struct ibv_context *context,
 	void *obj = NULL;
 
 	if (!isn_ctx_of(context))
-		return ISN_REAL(int (*)(struct ibv_context *,
-					struct ibv_async_event *),
-				"ibv_get_async_event", "IBVERBS_1.1")(context,
-								      event);
+		return ISN_REAL(
+			int (*)(struct ibv_context *, struct ibv_async_event *),
+			"ibv_get_async_event", "IBVERBS_1.1")(context, event);
 	do {
 		if (isn_pipe_get(context->async_fd, &rec, sizeof(rec)))
 			return -1;
@@ -174,6 +173,7 @@ ISN_EXPORT void ibv_ack_async_event(struct ibv_async_event *event)
 		ack_one(&srq->mutex, &srq->cond, &srq->events_completed);
 	else if (kind)
 		ISN_REAL(void (*)(struct ibv_async_event *),
-			 "ibv_ack_async_event", "IBVERBS_1.1")(event);
+			 "ibv_ack_async_event", "IBVERBS_1.1")
+		(event);
 	/* port and device events need no acknowledgement */
 }

@@ -72,7 +72,8 @@ static int real_query_device_ex(struct ibv_context *ctx,
 			return ret;
 	}
 	memset(attr, 0, attr_size);
-	return REAL_CALL(int (*)(struct ibv_context *, struct ibv_device_attr *),
+	return REAL_CALL(int (*)(struct ibv_context *,
+				 struct ibv_device_attr *),
 			 "ibv_query_device", V1_1)(ctx, &attr->orig_attr);
 }
 
@@ -96,8 +97,8 @@ static int real_query_gid_ex(struct ibv_context *ctx, uint32_t port,
 static int real_query_pkey(struct ibv_context *ctx, uint8_t port, int index,
 			   __be16 *pkey)
 {
-	return REAL_CALL(isn_query_pkey_fn, "ibv_query_pkey", V1_1)(
-		ctx, port, index, pkey);
+	return REAL_CALL(isn_query_pkey_fn, "ibv_query_pkey",
+			 V1_1)(ctx, port, index, pkey);
 }
 
 static int real_query_port(struct ibv_context *ctx, uint8_t port,
@@ -137,8 +138,8 @@ static int real_dealloc_pd(struct ibv_pd *pd)
 static struct ibv_mr *real_reg_mr(struct ibv_pd *pd, void *addr, size_t len,
 				  uint64_t iova, unsigned int access)
 {
-	return REAL_CALL(isn_reg_mr_fn, "ibv_reg_mr_iova2", "IBVERBS_1.8")(
-		pd, addr, len, iova, access);
+	return REAL_CALL(isn_reg_mr_fn, "ibv_reg_mr_iova2",
+			 "IBVERBS_1.8")(pd, addr, len, iova, access);
 }
 
 static int real_dereg_mr(struct ibv_mr *mr)
@@ -166,16 +167,16 @@ static int real_destroy_comp_channel(struct ibv_comp_channel *ch)
 static int real_get_cq_event(struct ibv_comp_channel *ch, struct ibv_cq **cq,
 			     void **cq_context)
 {
-	return REAL_CALL(isn_get_cq_event_fn, "ibv_get_cq_event", V1_1)(
-		ch, cq, cq_context);
+	return REAL_CALL(isn_get_cq_event_fn, "ibv_get_cq_event",
+			 V1_1)(ch, cq, cq_context);
 }
 
 static struct ibv_cq *real_create_cq(struct ibv_context *ctx, int cqe,
 				     void *cq_context,
 				     struct ibv_comp_channel *ch, int vector)
 {
-	return REAL_CALL(isn_create_cq_fn, "ibv_create_cq", V1_1)(
-		ctx, cqe, cq_context, ch, vector);
+	return REAL_CALL(isn_create_cq_fn, "ibv_create_cq",
+			 V1_1)(ctx, cqe, cq_context, ch, vector);
 }
 
 static struct ibv_cq_ex *real_create_cq_ex(struct ibv_context *ctx,
@@ -266,8 +267,7 @@ static int real_destroy_qp(struct ibv_qp *qp)
 	return REAL_CALL(isn_destroy_qp_fn, "ibv_destroy_qp", V1_1)(qp);
 }
 
-static int real_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr,
-			  int mask)
+static int real_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask)
 {
 	return REAL_CALL(isn_modify_qp_fn, "ibv_modify_qp", V1_1)(qp, attr,
 								  mask);

@@ -72,9 +72,9 @@ ibv_create_comp_channel(struct ibv_context *context)
 	struct isn_context *ictx = isn_ctx_of(context);
 
 	if (!ictx)
-		return ISN_REAL(struct ibv_comp_channel * (*)(struct ibv_context *),
-				"ibv_create_comp_channel",
-				"IBVERBS_1.0")(context);
+		return ISN_REAL(
+			struct ibv_comp_channel * (*)(struct ibv_context *),
+			"ibv_create_comp_channel", "IBVERBS_1.0")(context);
 	return channel_create(ictx);
 }
 
@@ -134,7 +134,8 @@ ISN_EXPORT void ibv_ack_cq_events(struct ibv_cq *cq, unsigned int nevents)
 {
 	if (!isn_cq_of(cq)) {
 		ISN_REAL(void (*)(struct ibv_cq *, unsigned int),
-			 "ibv_ack_cq_events", "IBVERBS_1.1")(cq, nevents);
+			 "ibv_ack_cq_events", "IBVERBS_1.1")
+		(cq, nevents);
 		return;
 	}
 	pthread_mutex_lock(&cq->mutex);

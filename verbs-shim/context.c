@@ -12,7 +12,8 @@
 #undef ibv_query_port
 
 /* What the exported ibv_query_port writes: rdma-core's _compat struct. */
-#define ISN_COMPAT_PORT_ATTR_SIZE offsetof(struct ibv_port_attr, port_cap_flags2)
+#define ISN_COMPAT_PORT_ATTR_SIZE \
+	offsetof(struct ibv_port_attr, port_cap_flags2)
 
 void isn_ctx_set_ops(struct isn_context *ictx)
 {
@@ -98,8 +99,7 @@ int isn_query_device_ex(struct ibv_context *context,
 	if (input && input->comp_mask)
 		return EINVAL;
 	memset(&full, 0, sizeof(full));
-	ret = isn_g.ops.query_device_ex(ictx->real, input, &full,
-					sizeof(full));
+	ret = isn_g.ops.query_device_ex(ictx->real, input, &full, sizeof(full));
 	if (ret)
 		return ret;
 	if (attr_size > sizeof(full)) {
@@ -117,13 +117,13 @@ ISN_EXPORT int ibv_query_device(struct ibv_context *context,
 	if (!isn_ctx_of(context))
 		return ISN_REAL(int (*)(struct ibv_context *,
 					struct ibv_device_attr *),
-				"ibv_query_device", "IBVERBS_1.1")(context,
-								   device_attr);
-	return isn_query_device_ex(
-		context, NULL,
-		isn_container_of(device_attr, struct ibv_device_attr_ex,
-				 orig_attr),
-		sizeof(*device_attr));
+				"ibv_query_device",
+				"IBVERBS_1.1")(context, device_attr);
+	return isn_query_device_ex(context, NULL,
+				   isn_container_of(device_attr,
+						    struct ibv_device_attr_ex,
+						    orig_attr),
+				   sizeof(*device_attr));
 }
 
 int isn_query_port_ex(struct ibv_context *context, uint8_t port_num,
@@ -153,8 +153,8 @@ ISN_EXPORT int ibv_query_port(struct ibv_context *context, uint8_t port_num,
 	if (!isn_ctx_of(context))
 		return ISN_REAL(int (*)(struct ibv_context *, uint8_t,
 					struct _compat_ibv_port_attr *),
-				"ibv_query_port", "IBVERBS_1.1")(
-			context, port_num, port_attr);
+				"ibv_query_port",
+				"IBVERBS_1.1")(context, port_num, port_attr);
 	return isn_query_port_ex(context, port_num,
 				 (struct ibv_port_attr *)port_attr,
 				 ISN_COMPAT_PORT_ATTR_SIZE);
@@ -168,21 +168,21 @@ ISN_EXPORT int ibv_query_pkey(struct ibv_context *context, uint8_t port_num,
 	if (!ictx)
 		return ISN_REAL(int (*)(struct ibv_context *, uint8_t, int,
 					__be16 *),
-				"ibv_query_pkey", "IBVERBS_1.1")(
-			context, port_num, index, pkey);
+				"ibv_query_pkey",
+				"IBVERBS_1.1")(context, port_num, index, pkey);
 	return isn_g.ops.query_pkey(ictx->real, port_num, index, pkey);
 }
 
-ISN_EXPORT int ibv_get_pkey_index(struct ibv_context *context,
-				  uint8_t port_num, __be16 pkey)
+ISN_EXPORT int ibv_get_pkey_index(struct ibv_context *context, uint8_t port_num,
+				  __be16 pkey)
 {
 	__be16 pkey_i;
 	int i, ret;
 
 	if (!isn_ctx_of(context))
 		return ISN_REAL(int (*)(struct ibv_context *, uint8_t, __be16),
-				"ibv_get_pkey_index", "IBVERBS_1.5")(
-			context, port_num, pkey);
+				"ibv_get_pkey_index",
+				"IBVERBS_1.5")(context, port_num, pkey);
 	for (i = 0; i <= UINT16_MAX; i++) {
 		ret = ibv_query_pkey(context, port_num, i, &pkey_i);
 		if (ret)

@@ -33,8 +33,8 @@ void isn_wc_to_virt(struct ibv_wc *wc, int n)
 		wc[i].qp_num = isn_vid_local_to_virt(ISN_VID_QPN, wc[i].qp_num);
 		wc[i].src_qp =
 			isn_vid_remote_to_virt(NULL, ISN_VID_QPN, wc[i].src_qp);
-		wc[i].slid = isn_vid_remote_to_virt(NULL, ISN_VID_LID,
-						    wc[i].slid);
+		wc[i].slid =
+			isn_vid_remote_to_virt(NULL, ISN_VID_LID, wc[i].slid);
 	}
 }
 
@@ -72,10 +72,9 @@ ISN_EXPORT struct ibv_cq *ibv_create_cq(struct ibv_context *context, int cqe,
 	struct isn_cq *cq;
 
 	if (!ictx)
-		return ISN_REAL(struct ibv_cq * (*)(struct ibv_context *, int,
-						    void *,
-						    struct ibv_comp_channel *,
-						    int),
+		return ISN_REAL(struct ibv_cq *
+					(*)(struct ibv_context *, int, void *,
+					    struct ibv_comp_channel *, int),
 				"ibv_create_cq", "IBVERBS_1.1")(
 			context, cqe, cq_context, channel, comp_vector);
 	if (channel && !ch) {

@@ -72,11 +72,11 @@ static uint32_t cqx_read_slid(struct ibv_cq_ex *cq)
 }
 
 /* Reads that carry no ID forward unchanged. */
-#define CQX_FORWARD(ret_t, field)                                              \
-	static ret_t cqx_##field(struct ibv_cq_ex *cq)                          \
-	{                                                                      \
-		struct ibv_cq_ex *r = REAL_EX(cq);                             \
-		return r->field(r);                                            \
+#define CQX_FORWARD(ret_t, field)                      \
+	static ret_t cqx_##field(struct ibv_cq_ex *cq) \
+	{                                              \
+		struct ibv_cq_ex *r = REAL_EX(cq);     \
+		return r->field(r);                    \
 	}
 
 CQX_FORWARD(enum ibv_wc_opcode, read_opcode)
@@ -99,8 +99,7 @@ static void cqx_read_tm_info(struct ibv_cq_ex *cq, struct ibv_wc_tm_info *tm)
 }
 
 /* Install our callback where the backend has one (NULL stays NULL). */
-#define CQX_SET(v, r, field)                                                   \
-	((v)->field = (r)->field ? cqx_##field : NULL)
+#define CQX_SET(v, r, field) ((v)->field = (r)->field ? cqx_##field : NULL)
 
 static void cqx_set_ops(struct ibv_cq_ex *v, const struct ibv_cq_ex *r)
 {

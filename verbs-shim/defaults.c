@@ -8,10 +8,10 @@
 
 #include "shim.h"
 
-#define FAIL_NULL                                                              \
-	do {                                                                   \
-		errno = EOPNOTSUPP;                                            \
-		return NULL;                                                   \
+#define FAIL_NULL                   \
+	do {                        \
+		errno = EOPNOTSUPP; \
+		return NULL;        \
 	} while (0)
 
 static int dflt_close_device(struct ibv_context *c)
@@ -66,8 +66,7 @@ static int dflt_query_gid_ex(struct ibv_context *c, uint32_t p, uint32_t i,
 	return EOPNOTSUPP;
 }
 
-static int dflt_query_pkey(struct ibv_context *c, uint8_t p, int i,
-			   __be16 *k)
+static int dflt_query_pkey(struct ibv_context *c, uint8_t p, int i, __be16 *k)
 {
 	(void)c, (void)p, (void)i, (void)k;
 	return EOPNOTSUPP;
@@ -326,13 +325,16 @@ static const struct isn_hca_ops dflt_ops = {
 };
 
 /* 40 ops and the name: a new op needs a default and a FILL() line. */
-_Static_assert(sizeof(struct isn_hca_ops) == 41 * sizeof(void *),
-	       "isn_hca_ops changed: update dflt_ops and FILL()");
+_Static_assert(sizeof(struct isn_hca_ops) == 41 * sizeof(void *), "isn_hca_ops "
+								  "changed: "
+								  "update "
+								  "dflt_ops "
+								  "and FILL()");
 
-#define FILL(op)                                                               \
-	do {                                                                   \
-		if (!ops->op)                                                  \
-			ops->op = dflt_ops.op;                                 \
+#define FILL(op)                               \
+	do {                                   \
+		if (!ops->op)                  \
+			ops->op = dflt_ops.op; \
 	} while (0)
 
 void isn_hca_ops_fill_defaults(struct isn_hca_ops *ops)

@@ -16,7 +16,7 @@ struct isn_device isn_devices[ISN_MAX_DEVICES];
 
 struct dev_list {
 	struct dev_list *next;
-	struct ibv_device **list;     /* what the application holds */
+	struct ibv_device **list; /* what the application holds */
 	struct ibv_device **real;
 };
 
@@ -136,7 +136,8 @@ ISN_EXPORT void ibv_free_device_list(struct ibv_device **list)
 	pthread_mutex_unlock(&dev_lock);
 	if (!dl) {
 		ISN_REAL(void (*)(struct ibv_device **), "ibv_free_device_list",
-			 "IBVERBS_1.1")(list);
+			 "IBVERBS_1.1")
+		(list);
 		return;
 	}
 	isn_g.ops.free_device_list(dl->real);
@@ -167,9 +168,9 @@ ISN_EXPORT __be64 ibv_get_device_guid(struct ibv_device *device)
 ISN_EXPORT int ibv_get_device_index(struct ibv_device *device)
 {
 	struct isn_device *d = isn_dev_of(device);
-	int (*real_index)(struct ibv_device *) = ISN_REAL(
-		int (*)(struct ibv_device *), "ibv_get_device_index",
-		"IBVERBS_1.9");
+	int (*real_index)(struct ibv_device *) =
+		ISN_REAL(int (*)(struct ibv_device *), "ibv_get_device_index",
+			 "IBVERBS_1.9");
 
 	if (!d)
 		return real_index(device);

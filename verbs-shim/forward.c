@@ -81,8 +81,8 @@ ISN_EXPORT int ibv_dontfork_range(void *base, size_t size)
 
 ISN_EXPORT int ibv_dofork_range(void *base, size_t size)
 {
-	return ISN_REAL(int (*)(void *, size_t), "ibv_dofork_range", V1_1)(
-		base, size);
+	return ISN_REAL(int (*)(void *, size_t), "ibv_dofork_range",
+			V1_1)(base, size);
 }
 
 ISN_EXPORT const char *ibv_get_sysfs_path(void)
@@ -90,8 +90,8 @@ ISN_EXPORT const char *ibv_get_sysfs_path(void)
 	return ISN_REAL(const char *(*)(void), "ibv_get_sysfs_path", V1_0)();
 }
 
-ISN_EXPORT int ibv_read_sysfs_file(const char *dir, const char *file,
-				   char *buf, size_t size)
+ISN_EXPORT int ibv_read_sysfs_file(const char *dir, const char *file, char *buf,
+				   size_t size)
 {
 	return ISN_REAL(int (*)(const char *, const char *, char *, size_t),
 			"ibv_read_sysfs_file", V1_0)(dir, file, buf, size);
@@ -101,28 +101,32 @@ ISN_EXPORT void ibv_copy_ah_attr_from_kern(struct ibv_ah_attr *dst,
 					   struct ib_user_path_rec *src)
 {
 	ISN_REAL(void (*)(struct ibv_ah_attr *, struct ib_user_path_rec *),
-		 "ibv_copy_ah_attr_from_kern", V1_1)(dst, src);
+		 "ibv_copy_ah_attr_from_kern", V1_1)
+	(dst, src);
 }
 
 ISN_EXPORT void ibv_copy_qp_attr_from_kern(struct ibv_qp_attr *dst,
 					   struct ib_user_path_rec *src)
 {
 	ISN_REAL(void (*)(struct ibv_qp_attr *, struct ib_user_path_rec *),
-		 "ibv_copy_qp_attr_from_kern", V1_0)(dst, src);
+		 "ibv_copy_qp_attr_from_kern", V1_0)
+	(dst, src);
 }
 
 ISN_EXPORT void ibv_copy_path_rec_from_kern(struct ibv_sa_path_rec *dst,
 					    struct ib_user_path_rec *src)
 {
 	ISN_REAL(void (*)(struct ibv_sa_path_rec *, struct ib_user_path_rec *),
-		 "ibv_copy_path_rec_from_kern", V1_0)(dst, src);
+		 "ibv_copy_path_rec_from_kern", V1_0)
+	(dst, src);
 }
 
 ISN_EXPORT void ibv_copy_path_rec_to_kern(struct ib_user_path_rec *dst,
 					  struct ibv_sa_path_rec *src)
 {
 	ISN_REAL(void (*)(struct ib_user_path_rec *, struct ibv_sa_path_rec *),
-		 "ibv_copy_path_rec_to_kern", V1_0)(dst, src);
+		 "ibv_copy_path_rec_to_kern", V1_0)
+	(dst, src);
 }
 
 /* A 2006 compat stub providers of that era call; rdma-core only warns. */

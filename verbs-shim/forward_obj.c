@@ -42,8 +42,8 @@ ISN_EXPORT int ibv_rereg_mr(struct ibv_mr *mr, int flags, struct ibv_pd *pd,
 	}
 	return ISN_REAL(int (*)(struct ibv_mr *, int, struct ibv_pd *, void *,
 				size_t, int),
-			"ibv_rereg_mr", V1_1)(mr, flags, pd, addr, length,
-					      access);
+			"ibv_rereg_mr",
+			V1_1)(mr, flags, pd, addr, length, access);
 }
 
 ISN_EXPORT struct ibv_mr *ibv_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset,
@@ -56,8 +56,8 @@ ISN_EXPORT struct ibv_mr *ibv_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset,
 	}
 	return ISN_REAL(struct ibv_mr * (*)(struct ibv_pd *, uint64_t, size_t,
 					    uint64_t, int, int),
-			"ibv_reg_dmabuf_mr", "IBVERBS_1.12")(
-		pd, offset, length, iova, fd, access);
+			"ibv_reg_dmabuf_mr",
+			"IBVERBS_1.12")(pd, offset, length, iova, fd, access);
 }
 
 ISN_EXPORT struct ibv_pd *ibv_import_pd(struct ibv_context *context,
@@ -74,8 +74,8 @@ ISN_EXPORT struct ibv_pd *ibv_import_pd(struct ibv_context *context,
 ISN_EXPORT void ibv_unimport_pd(struct ibv_pd *pd)
 {
 	if (!isn_pd_of(pd))
-		ISN_REAL(void (*)(struct ibv_pd *), "ibv_unimport_pd",
-			 V1_10)(pd);
+		ISN_REAL(void (*)(struct ibv_pd *), "ibv_unimport_pd", V1_10)
+		(pd);
 }
 
 ISN_EXPORT struct ibv_mr *ibv_import_mr(struct ibv_pd *pd, uint32_t mr_handle)
@@ -91,8 +91,8 @@ ISN_EXPORT struct ibv_mr *ibv_import_mr(struct ibv_pd *pd, uint32_t mr_handle)
 ISN_EXPORT void ibv_unimport_mr(struct ibv_mr *mr)
 {
 	if (!isn_mr_of(mr))
-		ISN_REAL(void (*)(struct ibv_mr *), "ibv_unimport_mr",
-			 V1_10)(mr);
+		ISN_REAL(void (*)(struct ibv_mr *), "ibv_unimport_mr", V1_10)
+		(mr);
 }
 
 ISN_EXPORT struct ibv_dm *ibv_import_dm(struct ibv_context *context,
@@ -110,7 +110,8 @@ ISN_EXPORT void ibv_unimport_dm(struct ibv_dm *dm)
 {
 	if (!isn_ctx_of(dm->context))
 		ISN_REAL(void (*)(struct ibv_dm *), "ibv_unimport_dm",
-			 "IBVERBS_1.13")(dm);
+			 "IBVERBS_1.13")
+		(dm);
 }
 
 ISN_EXPORT int ibv_query_ece(struct ibv_qp *qp, struct ibv_ece *ece)
@@ -135,8 +136,8 @@ ISN_EXPORT int ibv_query_qp_data_in_order(struct ibv_qp *qp,
 	if (isn_qp_of(qp))
 		return 0; /* rdma-core's answer when the provider cannot tell */
 	return ISN_REAL(int (*)(struct ibv_qp *, enum ibv_wr_opcode, uint32_t),
-			"ibv_query_qp_data_in_order", "IBVERBS_1.14")(qp, op,
-								      flags);
+			"ibv_query_qp_data_in_order",
+			"IBVERBS_1.14")(qp, op, flags);
 }
 
 ISN_EXPORT int ibv_resolve_eth_l2_from_gid(struct ibv_context *context,

@@ -36,8 +36,8 @@ ISN_EXPORT int ibv_query_gid(struct ibv_context *context, uint8_t port_num,
 	if (!ictx)
 		return ISN_REAL(int (*)(struct ibv_context *, uint8_t, int,
 					union ibv_gid *),
-				"ibv_query_gid", "IBVERBS_1.1")(
-			context, port_num, index, gid);
+				"ibv_query_gid",
+				"IBVERBS_1.1")(context, port_num, index, gid);
 	ret = isn_g.ops.query_gid(ictx->real, port_num, index, gid);
 	if (ret)
 		return -1;
@@ -46,8 +46,8 @@ ISN_EXPORT int ibv_query_gid(struct ibv_context *context, uint8_t port_num,
 	return 0;
 }
 
-ISN_EXPORT int _ibv_query_gid_ex(struct ibv_context *context,
-				 uint32_t port_num, uint32_t gid_index,
+ISN_EXPORT int _ibv_query_gid_ex(struct ibv_context *context, uint32_t port_num,
+				 uint32_t gid_index,
 				 struct ibv_gid_entry *entry, uint32_t flags,
 				 size_t entry_size)
 {
@@ -60,8 +60,7 @@ ISN_EXPORT int _ibv_query_gid_ex(struct ibv_context *context,
 					uint32_t, struct ibv_gid_entry *,
 					uint32_t, size_t),
 				"_ibv_query_gid_ex", "IBVERBS_1.11")(
-			context, port_num, gid_index, entry, flags,
-			entry_size);
+			context, port_num, gid_index, entry, flags, entry_size);
 	ret = gid_entry(ictx, port_num, gid_index, &e, flags);
 	if (ret)
 		return ret;
@@ -70,8 +69,8 @@ ISN_EXPORT int _ibv_query_gid_ex(struct ibv_context *context,
 }
 
 /* The valid entries of one port into @out (room for @max); count or -errno */
-static ssize_t gid_port_table(struct isn_context *ictx, uint8_t port,
-			      char *out, size_t max, size_t entry_size)
+static ssize_t gid_port_table(struct isn_context *ictx, uint8_t port, char *out,
+			      size_t max, size_t entry_size)
 {
 	struct ibv_port_attr pattr;
 	struct ibv_gid_entry e;
@@ -121,7 +120,8 @@ ISN_EXPORT ssize_t _ibv_query_gid_table(struct ibv_context *context,
 	if (ret)
 		return -ret;
 	for (port = 1; port <= dattr.orig_attr.phys_port_cnt; port++) {
-		got = gid_port_table(ictx, port, (char *)entries + n * entry_size,
+		got = gid_port_table(ictx, port,
+				     (char *)entries + n * entry_size,
 				     max_entries - n, entry_size);
 		if (got < 0)
 			return got;
@@ -136,8 +136,8 @@ enum isn_gid_type_sysfs {
 	ISN_GID_TYPE_SYSFS_ROCE_V2,
 };
 
-ISN_EXPORT int ibv_query_gid_type(struct ibv_context *context,
-				  uint8_t port_num, unsigned int index,
+ISN_EXPORT int ibv_query_gid_type(struct ibv_context *context, uint8_t port_num,
+				  unsigned int index,
 				  enum isn_gid_type_sysfs *type)
 {
 	struct isn_context *ictx = isn_ctx_of(context);
@@ -145,10 +145,11 @@ ISN_EXPORT int ibv_query_gid_type(struct ibv_context *context,
 	int ret;
 
 	if (!ictx)
-		return ISN_REAL(int (*)(struct ibv_context *, uint8_t,
-					unsigned int, enum isn_gid_type_sysfs *),
-				"ibv_query_gid_type", "IBVERBS_PRIVATE_34")(
-			context, port_num, index, type);
+		return ISN_REAL(
+			int (*)(struct ibv_context *, uint8_t, unsigned int,
+				enum isn_gid_type_sysfs *),
+			"ibv_query_gid_type",
+			"IBVERBS_PRIVATE_34")(context, port_num, index, type);
 	ret = gid_entry(ictx, port_num, index, &e, 0);
 	if (ret == ENODATA) {
 		*type = ISN_GID_TYPE_SYSFS_IB_ROCE_V1;

@@ -33,8 +33,9 @@ void isn_log(const char *fmt, ...)
 	n = vsnprintf(buf + len, sizeof(buf) - len - 1, fmt, ap);
 	va_end(ap);
 	if (n >= 0) {
-		len += (size_t)n < sizeof(buf) - len - 1 ? (size_t)n :
-							   sizeof(buf) - len - 2;
+		len += (size_t)n < sizeof(buf) - len - 1 ?
+			       (size_t)n :
+			       sizeof(buf) - len - 2;
 		buf[len++] = '\n';
 		r = write(STDERR_FILENO, buf, len);
 		(void)r;

@@ -54,11 +54,11 @@ ISN_EXPORT struct ibv_mr *ibv_reg_mr_iova2(struct ibv_pd *ibpd, void *addr,
 	struct isn_mr *mr;
 
 	if (!pd)
-		return ISN_REAL(struct ibv_mr * (*)(struct ibv_pd *, void *,
-						    size_t, uint64_t,
-						    unsigned int),
-				"ibv_reg_mr_iova2", "IBVERBS_1.8")(
-			ibpd, addr, length, iova, access);
+		return ISN_REAL(
+			struct ibv_mr * (*)(struct ibv_pd *, void *, size_t,
+					    uint64_t, unsigned int),
+			"ibv_reg_mr_iova2",
+			"IBVERBS_1.8")(ibpd, addr, length, iova, access);
 	mr = calloc(1, sizeof(*mr));
 	if (!mr)
 		return NULL;
@@ -84,8 +84,8 @@ ISN_EXPORT struct ibv_mr *ibv_reg_mr(struct ibv_pd *pd, void *addr,
 	if (!isn_pd_of(pd))
 		return ISN_REAL(struct ibv_mr * (*)(struct ibv_pd *, void *,
 						    size_t, int),
-				"ibv_reg_mr", "IBVERBS_1.1")(pd, addr, length,
-							     access);
+				"ibv_reg_mr",
+				"IBVERBS_1.1")(pd, addr, length, access);
 	return ibv_reg_mr_iova2(pd, addr, length, (uintptr_t)addr, access);
 }
 
@@ -96,8 +96,8 @@ ISN_EXPORT struct ibv_mr *ibv_reg_mr_iova(struct ibv_pd *pd, void *addr,
 	if (!isn_pd_of(pd))
 		return ISN_REAL(struct ibv_mr * (*)(struct ibv_pd *, void *,
 						    size_t, uint64_t, int),
-				"ibv_reg_mr_iova", "IBVERBS_1.7")(
-			pd, addr, length, iova, access);
+				"ibv_reg_mr_iova",
+				"IBVERBS_1.7")(pd, addr, length, iova, access);
 	return ibv_reg_mr_iova2(pd, addr, length, iova, access);
 }
 

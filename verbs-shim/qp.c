@@ -10,8 +10,8 @@
 
 #include "shim.h"
 
-#define QP_INIT_SUPPORTED                                                      \
-	(IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_CREATE_FLAGS |                 \
+#define QP_INIT_SUPPORTED                                      \
+	(IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_CREATE_FLAGS | \
 	 IBV_QP_INIT_ATTR_MAX_TSO_HEADER | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS)
 
 /* The backend's view of @in: real PD, CQs and SRQ; 0 or an errno. */
@@ -111,8 +111,8 @@ ISN_EXPORT struct ibv_qp *ibv_create_qp(struct ibv_pd *pd,
 	if (!isn_pd_of(pd))
 		return ISN_REAL(struct ibv_qp * (*)(struct ibv_pd *,
 						    struct ibv_qp_init_attr *),
-				"ibv_create_qp", "IBVERBS_1.1")(pd,
-								qp_init_attr);
+				"ibv_create_qp",
+				"IBVERBS_1.1")(pd, qp_init_attr);
 	memset(&ex, 0, sizeof(ex));
 	memcpy(&ex, qp_init_attr, sizeof(*qp_init_attr));
 	ex.comp_mask = IBV_QP_INIT_ATTR_PD;
@@ -147,10 +147,9 @@ ISN_EXPORT int ibv_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
 	int ret;
 
 	if (!qp)
-		return ISN_REAL(int (*)(struct ibv_qp *, struct ibv_qp_attr *,
-					int),
-				"ibv_modify_qp", "IBVERBS_1.1")(ibqp, attr,
-								attr_mask);
+		return ISN_REAL(
+			int (*)(struct ibv_qp *, struct ibv_qp_attr *, int),
+			"ibv_modify_qp", "IBVERBS_1.1")(ibqp, attr, attr_mask);
 	ra = *attr;
 	if (isn_vid_active()) {
 		if (attr_mask & IBV_QP_AV) {

@@ -21,8 +21,7 @@ struct send_batch {
 	int nwr, nsge;
 };
 
-static void sges_to_real(struct ibv_sge *dst, const struct ibv_sge *src,
-			 int n)
+static void sges_to_real(struct ibv_sge *dst, const struct ibv_sge *src, int n)
 {
 	int i;
 

@@ -11,20 +11,20 @@
 
 #include "shim.h"
 
-#define WR_SUPPORTED                                                           \
-	(IBV_QP_EX_WITH_RDMA_WRITE | IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM |      \
-	 IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM |                  \
-	 IBV_QP_EX_WITH_RDMA_READ | IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP |        \
-	 IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD | IBV_QP_EX_WITH_LOCAL_INV |      \
+#define WR_SUPPORTED                                                      \
+	(IBV_QP_EX_WITH_RDMA_WRITE | IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM | \
+	 IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM |             \
+	 IBV_QP_EX_WITH_RDMA_READ | IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP |   \
+	 IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD | IBV_QP_EX_WITH_LOCAL_INV | \
 	 IBV_QP_EX_WITH_SEND_WITH_INV)
 
 struct isn_wr_batch {
 	uint32_t cap, n;
-	int err;                /* first error since wr_start */
+	int err; /* first error since wr_start */
 	uint32_t max_sge, max_inline;
 	struct ibv_send_wr *wr;
-	struct ibv_sge *sge;    /* max_sge per WR, plus one for inline data */
-	uint8_t *inl;           /* max_inline bytes per WR */
+	struct ibv_sge *sge; /* max_sge per WR, plus one for inline data */
+	uint8_t *inl; /* max_inline bytes per WR */
 };
 
 static struct isn_wr_batch *wrb_of(struct ibv_qp_ex *qpx)
@@ -63,8 +63,8 @@ static struct ibv_send_wr *wr_cur(struct ibv_qp_ex *qpx)
 	return &b->wr[b->n - 1];
 }
 
-static void wr_rdma(struct ibv_qp_ex *qpx, enum ibv_wr_opcode op,
-		    uint32_t rkey, uint64_t addr, __be32 imm)
+static void wr_rdma(struct ibv_qp_ex *qpx, enum ibv_wr_opcode op, uint32_t rkey,
+		    uint64_t addr, __be32 imm)
 {
 	struct ibv_send_wr *wr = wr_new(qpx, op);
 
@@ -204,14 +204,13 @@ static void wr_set_inline_data_list(struct ibv_qp_ex *qpx, size_t n,
 	}
 	/* the data is copied now, as the API requires; post it inline */
 	wr->sg_list = &b->sge[(wr - b->wr) * (b->max_sge + 1)];
-	wr->sg_list[0] = (struct ibv_sge){ .addr = (uintptr_t)dst,
-					   .length = len };
+	wr->sg_list[0] =
+		(struct ibv_sge){ .addr = (uintptr_t)dst, .length = len };
 	wr->num_sge = 1;
 	wr->send_flags |= IBV_SEND_INLINE;
 }
 
-static void wr_set_inline_data(struct ibv_qp_ex *qpx, void *addr,
-			       size_t length)
+static void wr_set_inline_data(struct ibv_qp_ex *qpx, void *addr, size_t length)
 {
 	struct ibv_data_buf buf = { .addr = addr, .length = length };
 

@@ -26,7 +26,7 @@
 #define isn_likely(x) __builtin_expect(!!(x), 1)
 #define isn_unlikely(x) __builtin_expect(!!(x), 0)
 
-#define isn_container_of(ptr, type, member)                                    \
+#define isn_container_of(ptr, type, member) \
 	((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* ---- process state (init.c) ---- */
@@ -52,22 +52,22 @@ void *isn_real_sym(const char *name, const char *version);
  * The real @name@@@ver as a function pointer of type @type, resolved once.
  * Use only in functions whose prototype @type matches.
  */
-#define ISN_REAL(type, name, ver)                                              \
-	({                                                                     \
-		static void *_Atomic isn_fn_;                                  \
-		void *isn_p_ = atomic_load_explicit(&isn_fn_,                  \
-						    memory_order_relaxed);     \
-		if (!isn_p_) {                                                 \
-			isn_p_ = isn_real_sym(name, ver);                      \
-			atomic_store_explicit(&isn_fn_, isn_p_,                \
-					      memory_order_relaxed);           \
-		}                                                              \
-		(type) isn_p_;                                                 \
+#define ISN_REAL(type, name, ver)                                             \
+	({                                                                    \
+		static void *_Atomic isn_fn_;                                 \
+		void *isn_p_ =                                                \
+			atomic_load_explicit(&isn_fn_, memory_order_relaxed); \
+		if (!isn_p_) {                                                \
+			isn_p_ = isn_real_sym(name, ver);                     \
+			atomic_store_explicit(&isn_fn_, isn_p_,               \
+					      memory_order_relaxed);          \
+		}                                                             \
+		(type) isn_p_;                                                \
 	})
 
 /* ---- backends ---- */
 
-extern const struct isn_hca_ops isn_real_ops;    /* backend_real.c */
+extern const struct isn_hca_ops isn_real_ops; /* backend_real.c */
 const struct isn_hca_ops *isn_fake_ops_load(void); /* backend_fake.c */
 /* Devices rdma-core lists (negative: it fails); backend_real.c. */
 int isn_real_num_devices(void);
@@ -104,9 +104,9 @@ struct isn_ev_watch;
 
 struct isn_context {
 	struct ibv_context *real;
-	int async_wfd;                  /* write end of the async fd's pipe */
+	int async_wfd; /* write end of the async fd's pipe */
 	struct isn_ev_watch *async_watch;
-	struct verbs_context vctx;      /* last: ibv_context ends it */
+	struct verbs_context vctx; /* last: ibv_context ends it */
 };
 
 static inline struct isn_context *isn_ctx_of(struct ibv_context *c)
@@ -127,7 +127,7 @@ struct isn_reg_node {
 	struct isn_reg_node *next;
 	uint64_t id;
 	enum isn_kind kind;
-	uint32_t comp_reported;  /* CQ: completion events handed out */
+	uint32_t comp_reported; /* CQ: completion events handed out */
 	uint32_t async_reported; /* async events handed out */
 };
 
@@ -137,7 +137,7 @@ struct isn_pd {
 };
 
 struct isn_mr {
-	struct ibv_mr ibmr;     /* then rdma-core's verbs_mr fields */
+	struct ibv_mr ibmr; /* then rdma-core's verbs_mr fields */
 	int mr_type;
 	int access;
 	struct ibv_mr *real;
@@ -151,9 +151,9 @@ struct isn_channel {
 };
 
 struct isn_cq {
-	struct ibv_cq_ex ibcq;          /* an ibv_cq is a prefix of it */
+	struct ibv_cq_ex ibcq; /* an ibv_cq is a prefix of it */
 	struct ibv_cq *real;
-	struct ibv_cq_ex *real_ex;      /* created with create_cq_ex */
+	struct ibv_cq_ex *real_ex; /* created with create_cq_ex */
 	int (*poll)(struct ibv_cq *cq, int n, struct ibv_wc *wc);
 	struct isn_reg_node reg;
 };
@@ -161,11 +161,11 @@ struct isn_cq {
 struct isn_wr_batch; /* ibv_wr_* state (qp_wr.c) */
 
 struct isn_qp {
-	union {                         /* rdma-core's struct verbs_qp */
+	union { /* rdma-core's struct verbs_qp */
 		struct ibv_qp qp;
 		struct ibv_qp_ex qp_ex;
 	};
-	uint32_t comp_mask;             /* VERBS_QP_EX (1) with qp_ex valid */
+	uint32_t comp_mask; /* VERBS_QP_EX (1) with qp_ex valid */
 	void *xrcd;
 
 	struct ibv_qp *real;
@@ -173,7 +173,7 @@ struct isn_qp {
 			 struct ibv_send_wr **bad_wr);
 	int (*post_recv)(struct ibv_qp *qp, struct ibv_recv_wr *wr,
 			 struct ibv_recv_wr **bad_wr);
-	bool xlate_send;                /* UD (AH unwrap) or IDs to translate */
+	bool xlate_send; /* UD (AH unwrap) or IDs to translate */
 	const struct isn_vid_peer *peer;
 	struct isn_wr_batch *wrb;
 	struct isn_reg_node reg;
@@ -182,7 +182,7 @@ struct isn_qp {
 #define ISN_VERBS_QP_EX 1
 
 struct isn_srq {
-	struct ibv_srq ibsrq;           /* then rdma-core's verbs_srq fields */
+	struct ibv_srq ibsrq; /* then rdma-core's verbs_srq fields */
 	uint32_t comp_mask;
 	enum ibv_srq_type srq_type;
 	void *xrcd;
@@ -202,9 +202,9 @@ struct isn_ah {
 };
 
 /* Converters that check ownership: NULL if the object is not ours. */
-#define ISN_OWNED(type, field, obj)                                            \
-	((obj) && isn_ctx_of((obj)->context) ?                                 \
-		 isn_container_of(obj, type, field) :                          \
+#define ISN_OWNED(type, field, obj)                   \
+	((obj) && isn_ctx_of((obj)->context) ?        \
+		 isn_container_of(obj, type, field) : \
 		 NULL)
 
 static inline struct isn_pd *isn_pd_of(struct ibv_pd *pd)
@@ -237,7 +237,8 @@ static inline struct isn_ah *isn_ah_of(struct ibv_ah *ah)
 }
 
 /* Unchecked converters for the data path (the op pointer proves it). */
-#define isn_to_cq(c) isn_container_of((struct ibv_cq_ex *)(c), struct isn_cq, ibcq)
+#define isn_to_cq(c) \
+	isn_container_of((struct ibv_cq_ex *)(c), struct isn_cq, ibcq)
 #define isn_to_qp(q) isn_container_of(q, struct isn_qp, qp)
 #define isn_to_srq(s) isn_container_of(s, struct isn_srq, ibsrq)
 #define isn_to_ah(a) isn_container_of(a, struct isn_ah, ibah)
@@ -249,8 +250,7 @@ void isn_reg_add(struct isn_reg_node *n, enum isn_kind kind);
 /* Remove; afterwards no event names it.  Returns the node's final counts. */
 void isn_reg_del(struct isn_reg_node *n);
 /* The node of @id (and count one event handed out), or NULL if gone. */
-struct isn_reg_node *isn_reg_claim(uint64_t id, enum isn_kind kind,
-				   bool async);
+struct isn_reg_node *isn_reg_claim(uint64_t id, enum isn_kind kind, bool async);
 /* Wait until @completed (under @m) reaches @reported. */
 void isn_wait_acks(pthread_mutex_t *m, pthread_cond_t *c,
 		   const uint32_t *completed, uint32_t reported);

@@ -15,8 +15,9 @@ ISN_EXPORT struct ibv_srq *ibv_create_srq(struct ibv_pd *ibpd,
 	struct isn_srq *srq;
 
 	if (!pd)
-		return ISN_REAL(struct ibv_srq * (*)(struct ibv_pd *,
-						     struct ibv_srq_init_attr *),
+		return ISN_REAL(struct ibv_srq *
+					(*)(struct ibv_pd *,
+					    struct ibv_srq_init_attr *),
 				"ibv_create_srq", "IBVERBS_1.1")(ibpd, attr);
 	srq = calloc(1, sizeof(*srq));
 	if (!srq)
@@ -50,8 +51,8 @@ ISN_EXPORT int ibv_modify_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *attr,
 	if (!srq)
 		return ISN_REAL(int (*)(struct ibv_srq *, struct ibv_srq_attr *,
 					int),
-				"ibv_modify_srq", "IBVERBS_1.1")(ibsrq, attr,
-								 attr_mask);
+				"ibv_modify_srq",
+				"IBVERBS_1.1")(ibsrq, attr, attr_mask);
 	return isn_g.ops.modify_srq(srq->real, attr, attr_mask);
 }
 
@@ -60,7 +61,8 @@ ISN_EXPORT int ibv_query_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *attr)
 	struct isn_srq *srq = isn_srq_of(ibsrq);
 
 	if (!srq)
-		return ISN_REAL(int (*)(struct ibv_srq *, struct ibv_srq_attr *),
+		return ISN_REAL(int (*)(struct ibv_srq *,
+					struct ibv_srq_attr *),
 				"ibv_query_srq", "IBVERBS_1.1")(ibsrq, attr);
 	return isn_g.ops.query_srq(srq->real, attr);
 }

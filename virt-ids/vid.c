@@ -300,8 +300,7 @@ static bool peer_named(const struct isn_vid_peer *p, const union ibv_gid *vgid,
 	return vlid && p->vlid == vlid;
 }
 
-struct isn_vid_peer *isn_vid_peer_find(const union ibv_gid *vgid,
-				       uint16_t vlid)
+struct isn_vid_peer *isn_vid_peer_find(const union ibv_gid *vgid, uint16_t vlid)
 {
 	struct isn_vid_peer *p;
 

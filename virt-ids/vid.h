@@ -79,10 +79,8 @@ uint32_t isn_vid_remote_to_virt(const struct isn_vid_peer *peer,
 /* GIDs: local and fabric-wide remote. */
 void isn_vid_gid_local_new(const union ibv_gid *real, union ibv_gid *virt);
 void isn_vid_gid_local_to_real(const union ibv_gid *virt, union ibv_gid *real);
-void isn_vid_gid_remote_to_real(const union ibv_gid *virt,
-				union ibv_gid *real);
-void isn_vid_gid_remote_to_virt(const union ibv_gid *real,
-				union ibv_gid *virt);
+void isn_vid_gid_remote_to_real(const union ibv_gid *virt, union ibv_gid *real);
+void isn_vid_gid_remote_to_virt(const union ibv_gid *real, union ibv_gid *virt);
 
 /*
  * Peers and their maps, as a restart fills them from the bulk exchange.
@@ -91,8 +89,7 @@ void isn_vid_gid_remote_to_virt(const union ibv_gid *real,
  */
 struct isn_vid_peer *isn_vid_peer_find(const union ibv_gid *vgid,
 				       uint16_t vlid);
-struct isn_vid_peer *isn_vid_peer_add(const union ibv_gid *vgid,
-				      uint16_t vlid);
+struct isn_vid_peer *isn_vid_peer_add(const union ibv_gid *vgid, uint16_t vlid);
 int isn_vid_peer_map(struct isn_vid_peer *peer, enum isn_vid_kind kind,
 		     uint32_t virt, uint32_t real);
 int isn_vid_remote_lid_map(uint16_t virt, uint16_t real);

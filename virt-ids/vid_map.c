@@ -48,8 +48,8 @@ static uint32_t slots_find(struct isn_vid_slots *s, uint32_t key, bool *found)
 	uint32_t i, free_i = UINT32_MAX;
 
 	for (i = isn_vid_hash(key) & s->mask;; i = (i + 1) & s->mask) {
-		uint64_t w = atomic_load_explicit(&s->word[i],
-						  memory_order_relaxed);
+		uint64_t w =
+			atomic_load_explicit(&s->word[i], memory_order_relaxed);
 
 		if (w == ISN_VID_EMPTY)
 			break;

@@ -28,8 +28,8 @@
 #define ISN_VID_DELETED ((1ull << 32) | 1ull)
 
 struct isn_vid_slots {
-	uint32_t mask;                 /* slots - 1; slots is a power of two */
-	uint32_t used;                 /* entries + deleted words */
+	uint32_t mask; /* slots - 1; slots is a power of two */
+	uint32_t used; /* entries + deleted words */
 	struct isn_vid_slots *retired; /* older arrays, freed at destroy */
 	_Atomic uint64_t word[];
 };
@@ -63,8 +63,8 @@ static inline bool isn_vid_map_get(struct isn_vid_map *m, uint32_t key,
 	if (!s)
 		return false;
 	for (i = isn_vid_hash(key) & s->mask;; i = (i + 1) & s->mask) {
-		uint64_t w = atomic_load_explicit(&s->word[i],
-						  memory_order_acquire);
+		uint64_t w =
+			atomic_load_explicit(&s->word[i], memory_order_acquire);
 
 		if (w == ISN_VID_EMPTY)
 			return false;
@@ -80,10 +80,10 @@ struct isn_vid_gident {
 };
 
 struct isn_vid_gidtab {
-	uint32_t mask;                 /* slots - 1; at least half are free */
-	uint32_t n;                    /* entries */
+	uint32_t mask; /* slots - 1; at least half are free */
+	uint32_t n; /* entries */
 	struct isn_vid_gidtab *retired;
-	struct isn_vid_gident ent[];   /* free slot: key == val (all zero) */
+	struct isn_vid_gident ent[]; /* free slot: key == val (all zero) */
 };
 
 struct isn_vid_gidmap {

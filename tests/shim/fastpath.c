@@ -35,7 +35,8 @@ int main(int argc, char **argv)
 	    st_rc_connect(&d, b, a->qp_num))
 		return 1;
 	sge = (struct ibv_sge){ (uintptr_t)mem, 8, mr->lkey };
-	wr = (struct ibv_send_wr){ .sg_list = &sge, .num_sge = 1,
+	wr = (struct ibv_send_wr){ .sg_list = &sge,
+				   .num_sge = 1,
 				   .opcode = IBV_WR_RDMA_WRITE,
 				   .send_flags = IBV_SEND_SIGNALED |
 						 IBV_SEND_INLINE };

@@ -17,16 +17,16 @@
 
 #define ST_PORT 1
 #define ST_QKEY 0x11111111u
-#define ST_ACCESS                                                              \
-	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |                    \
+#define ST_ACCESS                                           \
+	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
 	 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC)
 
 struct st_dev {
 	struct ibv_context *ctx;
 	struct ibv_pd *pd;
 	struct ibv_port_attr port;
-	union ibv_gid gid;   /* index 0 */
-	bool global;         /* RoCE: address by GID */
+	union ibv_gid gid; /* index 0 */
+	bool global; /* RoCE: address by GID */
 };
 
 static inline int st_open(struct st_dev *d)
@@ -103,9 +103,9 @@ static inline int st_rc_connect(const struct st_dev *d, struct ibv_qp *qp,
 	a.sq_psn = 7;
 	a.max_rd_atomic = 4;
 	return ibv_modify_qp(qp, &a,
-			     IBV_QP_STATE | IBV_QP_TIMEOUT |
-				     IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
-				     IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC);
+			     IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+				     IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
+				     IBV_QP_MAX_QP_RD_ATOMIC);
 }
 
 static inline int st_ud_ready(struct ibv_qp *qp)

@@ -51,8 +51,7 @@ static void test_extended_context(void **state)
 	assert_int_equal(ibv_query_port(dev.ctx, ST_PORT,
 					(struct _compat_ibv_port_attr *)buf),
 			 0);
-	assert_int_equal(((struct ibv_port_attr *)buf)->state,
-			 IBV_PORT_ACTIVE);
+	assert_int_equal(((struct ibv_port_attr *)buf)->state, IBV_PORT_ACTIVE);
 	assert_int_equal(((struct ibv_port_attr *)buf)->lid, dev.port.lid);
 	assert_int_equal(buf[48], 0xaa);
 	assert_int_equal(buf[63], 0xaa);
@@ -99,8 +98,10 @@ static void test_unsupported_errnos(void **state)
 	assert_null(ibv_alloc_mw(dev.pd, IBV_MW_TYPE_1));
 	assert_int_equal(errno, EOPNOTSUPP);
 	assert_int_equal(ibv_get_srq_num(srq, &num), EOPNOTSUPP);
-	is_mlx5 = (bool (*)(struct ibv_device *))dlsym(RTLD_DEFAULT,
-							"mlx5dv_is_supported");
+	is_mlx5 = (bool (*)(struct ibv_device *))dlsym(RTLD_DEFAULT, "mlx5dv_"
+								     "is_"
+								     "supporte"
+								     "d");
 	assert_non_null(is_mlx5);
 	assert_false(is_mlx5(dev.ctx->device));
 	assert_int_equal(ibv_destroy_srq(srq), 0);
@@ -141,8 +142,8 @@ static void test_rc_one_and_two_sided(void **state)
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(st_poll1(cq, &wc), 1);
 		assert_int_equal(wc.status, IBV_WC_SUCCESS);
-		assert_int_equal(wc.qp_num, wc.wr_id == 1 ? b->qp_num :
-							    a->qp_num);
+		assert_int_equal(wc.qp_num,
+				 wc.wr_id == 1 ? b->qp_num : a->qp_num);
 	}
 	assert_int_equal(mem[8], 0x1234);
 
@@ -224,8 +225,10 @@ static void test_cq_ex_and_wr_api(void **state)
 	};
 	struct ibv_qp_init_attr_ex qa = {
 		.qp_type = IBV_QPT_RC,
-		.cap = { .max_send_wr = 16, .max_recv_wr = 16,
-			 .max_send_sge = 2, .max_recv_sge = 2,
+		.cap = { .max_send_wr = 16,
+			 .max_recv_wr = 16,
+			 .max_send_sge = 2,
+			 .max_recv_sge = 2,
 			 .max_inline_data = 64 },
 		.comp_mask = IBV_QP_INIT_ATTR_PD |
 			     IBV_QP_INIT_ATTR_SEND_OPS_FLAGS,
@@ -328,8 +331,9 @@ static void test_comp_channel(void **state)
 	struct ibv_mr *mr = ibv_reg_mr(dev.pd, buf, sizeof(buf), ST_ACCESS);
 	struct ibv_sge sge = { (uintptr_t)buf, 8, mr->lkey };
 	struct ibv_recv_wr rwr = { .sg_list = &sge, .num_sge = 1 }, *rbad;
-	struct sender snd = { .wr = { .sg_list = &sge, .num_sge = 1,
-				      .opcode = IBV_WR_SEND } };
+	struct sender snd = {
+		.wr = { .sg_list = &sge, .num_sge = 1, .opcode = IBV_WR_SEND }
+	};
 	struct epoll_event ev = { .events = EPOLLIN }, out;
 	int ep = epoll_create1(0), i, fl;
 	void *cq_ctx;
@@ -359,8 +363,8 @@ static void test_comp_channel(void **state)
 	assert_int_equal(epoll_wait(ep, &out, 1, 0), 0);
 	assert_int_equal(ibv_req_notify_cq(rcq, 0), 0);
 	assert_int_equal(ibv_post_recv(b, &rwr, &rbad), 0);
-	assert_int_equal(ibv_post_send(a, &snd.wr, &(struct ibv_send_wr *){ 0 }),
-			 0);
+	assert_int_equal(
+		ibv_post_send(a, &snd.wr, &(struct ibv_send_wr *){ 0 }), 0);
 	assert_int_equal(epoll_wait(ep, &out, 1, 10000), 1);
 	assert_int_equal(ibv_get_cq_event(ch, &cq, &cq_ctx), 0);
 	assert_ptr_equal(cq, rcq);
@@ -411,9 +415,11 @@ static void test_async_event(void **state)
 	struct ibv_mr *mr = ibv_reg_mr(dev.pd, buf, sizeof(buf), ST_ACCESS);
 	struct ibv_sge sge = { (uintptr_t)buf, 8, mr->lkey };
 	struct ibv_recv_wr rwr = { .sg_list = &sge, .num_sge = 1 }, *rbad;
-	struct ibv_send_wr swr = { .sg_list = &sge, .num_sge = 1,
+	struct ibv_send_wr swr = { .sg_list = &sge,
+				   .num_sge = 1,
 				   .opcode = IBV_WR_SEND,
-				   .send_flags = IBV_SEND_SIGNALED }, *bad;
+				   .send_flags = IBV_SEND_SIGNALED },
+			   *bad;
 	struct ibv_async_event ae;
 	struct ibv_qp *a, *b;
 	struct ibv_wc wc;
@@ -464,7 +470,9 @@ static void test_ud_reply_from_wc(void **state)
 	struct ibv_sge rsge = { (uintptr_t)mem, 40 + 64, mr->lkey };
 	struct ibv_sge ssge = { (uintptr_t)mem + 2048, 16, mr->lkey };
 	struct ibv_recv_wr rwr = { .wr_id = 1, .sg_list = &rsge, .num_sge = 1 };
-	struct ibv_send_wr swr = { .wr_id = 2, .sg_list = &ssge, .num_sge = 1,
+	struct ibv_send_wr swr = { .wr_id = 2,
+				   .sg_list = &ssge,
+				   .num_sge = 1,
 				   .opcode = IBV_WR_SEND,
 				   .send_flags = IBV_SEND_SIGNALED };
 	struct ibv_recv_wr *rbad;
@@ -567,8 +575,10 @@ static void test_wr_list_bad_wr(void **state)
 					       .next = &rwr[i + 1],
 					       .sg_list = &rsge[i],
 					       .num_sge = 1 };
-		wr[i] = (struct ibv_send_wr){ .wr_id = i, .next = &wr[i + 1],
-					      .sg_list = sge[i], .num_sge = 1,
+		wr[i] = (struct ibv_send_wr){ .wr_id = i,
+					      .next = &wr[i + 1],
+					      .sg_list = sge[i],
+					      .num_sge = 1,
 					      .opcode = IBV_WR_SEND,
 					      .send_flags = IBV_SEND_SIGNALED };
 		wr[i].wr.ud.ah = ah;

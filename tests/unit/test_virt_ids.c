@@ -268,11 +268,9 @@ static void test_peer_tables(void **state)
 	assert_int_equal(isn_vid_remote_to_real(p, ISN_VID_QPN, 0x11), 0x35);
 	assert_int_equal(isn_vid_remote_to_real(p2, ISN_VID_QPN, 0x11), 0x47);
 	assert_int_equal(isn_vid_remote_to_virt(p2, ISN_VID_QPN, 0x47), 0x11);
-	assert_int_equal(isn_vid_remote_to_real(p, ISN_VID_RKEY, 0x200),
-			 0x999);
+	assert_int_equal(isn_vid_remote_to_real(p, ISN_VID_RKEY, 0x200), 0x999);
 	assert_int_equal(isn_vid_remote_to_real(p, ISN_VID_QPN, 0x12), 0x12);
-	assert_int_equal(isn_vid_remote_to_real(NULL, ISN_VID_QPN, 0x11),
-			 0x11);
+	assert_int_equal(isn_vid_remote_to_real(NULL, ISN_VID_QPN, 0x11), 0x11);
 	assert_int_equal(isn_vid_remote_lid_map(7, 40), 0);
 	assert_int_equal(isn_vid_remote_to_real(p, ISN_VID_LID, 7), 40);
 	assert_int_equal(isn_vid_remote_to_virt(NULL, ISN_VID_LID, 40), 7);
