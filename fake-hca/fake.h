@@ -24,24 +24,31 @@
 #define container_of(ptr, type, member)                                        \
 	((type *)((char *)(ptr)-offsetof(type, member)))
 
-/* Device limits, as rxe reports them (rdma-core/kernel rxe_param.h). */
-#define FK_MAX_QP 0x10000
-#define FK_MAX_QP_WR 0x4000
+/*
+ * Device limits, as rxe reports them on Debian 12's kernel (6.1: rxe_param.h,
+ * checked with ibv_devinfo -v and create calls on rxe0).
+ */
+#define FK_MAX_QP 0xffff0        /* 1 << 20 minus the 16 reserved QPNs */
+#define FK_MAX_QP_WR 0x100000
 #define FK_MAX_SGE 32
 #define FK_MAX_SGE_RD 32
-#define FK_MAX_CQ 0x4000
+#define FK_MAX_CQ 0x100000
 #define FK_MAX_CQE 0x7fff
-#define FK_MAX_MR 0x40000
-#define FK_MAX_PD 0x7ffc
+#define FK_MAX_MR 0x7ffff
+#define FK_MAX_PD 0x100000
 #define FK_MAX_QP_RD_ATOM 128
-#define FK_MAX_SRQ 0x40000
-#define FK_MAX_SRQ_WR 0x4000
+#define FK_MAX_RES_RD_ATOM 0x3f000
+#define FK_MAX_SRQ 0xdffff
+#define FK_MAX_SRQ_WR 0x100000
 #define FK_MAX_SRQ_SGE 27
-#define FK_MAX_INLINE 256
-#define FK_MAX_AH 0x7ffc
+#define FK_MAX_INLINE 512        /* 32 SGEs' worth of WQE space */
+#define FK_MAX_AH 0x7fff
 #define FK_MAX_MSG_SZ 0x80000000u
+#define FK_PORT_MAX_MSG_SZ 0x800000 /* what rxe's port reports (not enforced) */
 #define FK_NUM_GIDS 2
 #define FK_VENDOR_ID 0xffffff
+#define FK_PORT 1                /* the one port of a device */
+#define FK_MAX_DEVICES 16
 
 /* Largest payload of one wire packet (RC/UC messages are cut into these). */
 #define FK_SEG 16384
@@ -84,11 +91,13 @@ struct fk_device {
 	int index;             /* fake<index> */
 	uint8_t link_layer;    /* IBV_LINK_LAYER_ETHERNET (default) or _INFINIBAND */
 	enum ibv_mtu active_mtu;
+	atomic_int refcnt;     /* the device list and each open context */
 };
 
 struct fk_async_ev {
 	enum ibv_event_type type;
 	void *obj;             /* fk_qp / fk_cq / fk_srq, or NULL (port, device) */
+	bool dead;             /* its object was destroyed: never reported */
 };
 
 #define FK_ASYNC_QLEN 256
@@ -125,6 +134,7 @@ struct fk_context {
 	struct fk_list timer_qps;    /* QPs with a deadline (progress.c) */
 	uint8_t *tx_scratch;         /* FK_SEG bytes to gather multi-SGE sends */
 	uint64_t last_polls_seen;    /* app_polls at the last wake-mode check */
+	uint32_t qp_count, mr_count; /* entries in qp_tab / mr_tab */
 };
 
 struct fk_pd {
@@ -164,6 +174,11 @@ struct fk_cq {
 	bool ex;                /* created with create_cq_ex */
 	bool in_poll;           /* cq_ex: between start_poll and end_poll */
 	struct fk_list entry;
+	/* destroyed while events for it sat in the channel's pipe: kept (on
+	 * ctx->cqs) until get_cq_event has read them all */
+	bool dead, zombie_done;
+	uint32_t chan_pending;  /* pointers to it in the channel's pipe */
+	uint32_t comp_events_reported, async_events_reported;
 };
 
 /* A posted receive: wr_id and its SGEs (up to the queue's max_sge). */
@@ -187,6 +202,7 @@ struct fk_srq {
 	uint32_t srqn;
 	uint32_t limit;         /* 0 = not armed */
 	struct fk_list entry;
+	uint32_t events_reported;
 };
 
 struct fk_ah {
@@ -270,6 +286,7 @@ struct fk_qp {
 	bool last_wqe_sent;            /* IBV_EVENT_QP_LAST_WQE_REACHED given */
 	struct fk_list entry;
 	struct fk_list timer_entry;    /* on the context's timer list if armed */
+	uint32_t events_reported;      /* async events get_async_event gave */
 };
 
 static inline struct fk_context *to_fctx(struct ibv_context *c)
@@ -333,6 +350,92 @@ void fk_qp_to_error(struct fk_qp *qp, bool fatal_event);
  * Returns the host address, or NULL. */
 void *fk_mr_addr(struct fk_mr *mr, struct fk_pd *pd, uint64_t iova,
 		 uint64_t len, unsigned int access);
+
+/* Forget queued async events of @obj (being destroyed); lock held. */
+void fk_async_forget(struct fk_context *ctx, const void *obj);
+
+/* Diagnostics on stderr ("fakehca: "); neither changes errno.  fk_dbg only
+ * prints with IBSNAP_FAKE_DEBUG set (bad input is the caller's business). */
+void fk_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fk_dbg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- control path, between its own files ---- */
+
+/* QPN and key tables of a context (lock held); 0 or -ENOMEM. */
+int fk_qp_tab_insert(struct fk_context *ctx, struct fk_qp *qp);
+void fk_qp_tab_remove(struct fk_context *ctx, struct fk_qp *qp);
+int fk_mr_tab_insert(struct fk_context *ctx, struct fk_mr *mr);
+void fk_mr_tab_remove(struct fk_context *ctx, struct fk_mr *mr);
+
+/*
+ * Check an address vector (create_ah, or modify_qp's IBV_QP_AV/ALT_PATH);
+ * @resolve: RoCE resolves the destination now (AH, connected QP).  Sets
+ * *node_index (UINT32_MAX when unresolved).  0 or a positive errno.  Lock held.
+ */
+int fk_ah_check(struct fk_context *ctx, const struct ibv_ah_attr *ah,
+		bool resolve, uint32_t *node_index);
+
+/* Free an object at close_device (progress stopped, no lock needed). */
+void fk_qp_free(struct fk_qp *qp);
+void fk_srq_free(struct fk_srq *srq);
+void fk_cq_free(struct fk_cq *cq);
+void fk_ch_free(struct fk_comp_channel *ch);
+
+/* The ops of the table (ops.c), by object. */
+struct ibv_device **fk_get_device_list(int *num_devices);
+void fk_free_device_list(struct ibv_device **list);
+__be64 fk_get_device_guid(struct ibv_device *device);
+struct ibv_context *fk_open_device(struct ibv_device *device);
+int fk_close_device(struct ibv_context *context);
+int fk_query_device_ex(struct ibv_context *context,
+		       const struct ibv_query_device_ex_input *in,
+		       struct ibv_device_attr_ex *attr, size_t attr_size);
+int fk_query_gid(struct ibv_context *context, uint8_t port_num, int index,
+		 union ibv_gid *gid);
+int fk_query_gid_ex(struct ibv_context *context, uint32_t port_num,
+		    uint32_t gid_index, struct ibv_gid_entry *entry,
+		    uint32_t flags);
+int fk_query_pkey(struct ibv_context *context, uint8_t port_num, int index,
+		  __be16 *pkey);
+int fk_query_port(struct ibv_context *context, uint8_t port_num,
+		  struct ibv_port_attr *attr);
+void fk_ack_async_event(struct ibv_async_event *event);
+int fk_get_async_event(struct ibv_context *context,
+		       struct ibv_async_event *event);
+struct ibv_pd *fk_alloc_pd(struct ibv_context *context);
+int fk_dealloc_pd(struct ibv_pd *pd);
+int fk_dereg_mr(struct ibv_mr *mr);
+struct ibv_mr *fk_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
+			 uint64_t iova, unsigned int access);
+void fk_ack_cq_events(struct ibv_cq *cq, unsigned int nevents);
+struct ibv_comp_channel *fk_create_comp_channel(struct ibv_context *context);
+int fk_destroy_comp_channel(struct ibv_comp_channel *channel);
+int fk_get_cq_event(struct ibv_comp_channel *channel, struct ibv_cq **cq,
+		    void **cq_context);
+struct ibv_cq *fk_create_cq(struct ibv_context *context, int cqe,
+			    void *cq_context, struct ibv_comp_channel *channel,
+			    int comp_vector);
+struct ibv_cq_ex *fk_create_cq_ex(struct ibv_context *context,
+				  struct ibv_cq_init_attr_ex *attr);
+int fk_destroy_cq(struct ibv_cq *cq);
+int fk_poll_cq(struct ibv_cq *cq, int num_entries, struct ibv_wc *wc);
+int fk_req_notify_cq(struct ibv_cq *cq, int solicited_only);
+int fk_resize_cq(struct ibv_cq *cq, int cqe);
+struct ibv_srq *fk_create_srq(struct ibv_pd *pd,
+			      struct ibv_srq_init_attr *attr);
+int fk_destroy_srq(struct ibv_srq *srq);
+int fk_modify_srq(struct ibv_srq *srq, struct ibv_srq_attr *attr,
+		  int attr_mask);
+int fk_query_srq(struct ibv_srq *srq, struct ibv_srq_attr *attr);
+struct ibv_qp *fk_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *attr);
+struct ibv_qp *fk_create_qp_ex(struct ibv_context *context,
+			       struct ibv_qp_init_attr_ex *attr);
+int fk_destroy_qp(struct ibv_qp *qp);
+int fk_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int attr_mask);
+int fk_query_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int attr_mask,
+		struct ibv_qp_init_attr *init);
+struct ibv_ah *fk_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr);
+int fk_destroy_ah(struct ibv_ah *ah);
 
 /* ---- transport, called by the control path ---- */
 
