@@ -59,6 +59,7 @@ static void qp_init(struct isn_qp *qp, struct ibv_context *context,
 	pthread_cond_init(&v->cond, NULL);
 	qp->post_send = qp->real->context->ops.post_send;
 	qp->post_recv = qp->real->context->ops.post_recv;
+	/* a rebuild after restart re-creates the QP, so this is set again */
 	qp->xlate_send = v->qp_type == IBV_QPT_UD || isn_vid_active();
 	isn_reg_add(&qp->reg, ISN_KIND_QP);
 }
