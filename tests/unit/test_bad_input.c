@@ -846,6 +846,7 @@ static void create_ah_ib_unknown_lid(void **state)
 {
 	F;
 	struct ibv_ah_attr a = { .dlid = 0xbeef, .port_num = 1 };
+	struct ibv_gid_entry e;
 	struct ibv_port_attr pa;
 	struct ibv_ah *ah = f->o->create_ah(f->pd, &a);
 
@@ -855,6 +856,49 @@ static void create_ah_ib_unknown_lid(void **state)
 	assert_int_equal(pa.link_layer, IBV_LINK_LAYER_INFINIBAND);
 	assert_int_not_equal(pa.lid, 0);
 	assert_int_equal(pa.flags & IBV_QPF_GRH_REQUIRED, 0);
+	assert_int_equal(f->o->query_gid_ex(f->ctx, 1, 0, &e, 0), 0);
+	assert_int_equal(e.gid_type, IBV_GID_TYPE_IB);
+}
+
+/* The device list and port follow the environment; bad values fall back. */
+static void devices_from_env(void **state)
+{
+	F;
+	struct ibv_device_attr_ex da;
+	struct ibv_port_attr pa;
+	struct ibv_device **list;
+	struct ibv_context *ctx;
+	int n;
+
+	setenv("IBSNAP_FAKE_DEVICES", "3", 1);
+	setenv("IBSNAP_FAKE_MTU", "1024", 1);
+	list = f->o->get_device_list(&n);
+	unsetenv("IBSNAP_FAKE_MTU");
+	assert_int_equal(n, 3);
+	assert_string_equal(ibv_get_device_name(list[2]), "fake2");
+	assert_null(list[3]);
+	ctx = f->o->open_device(list[2]);
+	f->o->free_device_list(list);
+	assert_non_null(ctx);
+	assert_int_equal(f->o->query_port(ctx, 1, &pa), 0);
+	assert_int_equal(pa.active_mtu, IBV_MTU_1024);
+	assert_int_equal(pa.max_mtu, IBV_MTU_4096);
+	assert_int_equal(f->o->query_device_ex(ctx, NULL, &da, sizeof(da)), 0);
+	assert_int_equal(da.orig_attr.node_guid,
+			 f->o->get_device_guid(ctx->device));
+	assert_int_equal(f->o->close_device(ctx), 0);
+
+	setenv("IBSNAP_FAKE_DEVICES", "-1", 1); /* ignored: 1 device */
+	setenv("IBSNAP_FAKE_MTU", "1000", 1); /* ignored: 4096 */
+	list = f->o->get_device_list(&n);
+	unsetenv("IBSNAP_FAKE_DEVICES");
+	unsetenv("IBSNAP_FAKE_MTU");
+	assert_int_equal(n, 1);
+	ctx = f->o->open_device(list[0]);
+	f->o->free_device_list(list);
+	assert_int_equal(f->o->query_port(ctx, 1, &pa), 0);
+	assert_int_equal(pa.active_mtu, IBV_MTU_4096);
+	assert_int_equal(f->o->close_device(ctx), 0);
 }
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -879,6 +923,7 @@ static const struct CMUnitTest fixed[] = {
 	T(dealloc_pd_busy_qp),
 	T(create_qp_missing_cq),
 	T(create_qp_ex_bad),
+	T(devices_from_env),
 	cmocka_unit_test_setup_teardown(create_ah_ib_unknown_lid, setup_ib,
 					teardown),
 };
