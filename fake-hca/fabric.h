@@ -30,6 +30,7 @@
 #define FAB_MAX_PORTS 256      /* concurrently open contexts, fabric-wide */
 #define FAB_MAX_NODES 64
 #define FAB_PKT_MAX (16384 + 256) /* largest packet: header + payload */
+#define FAB_RING_SLOTS 128     /* packets a port's inbound ring holds */
 
 /* Identity of a simulated node in its current incarnation. */
 struct fab_node_id {
@@ -118,6 +119,13 @@ int fab_send(struct fab_port *port, const struct fab_dest *dest,
  */
 typedef void (*fab_rx_cb)(void *arg, const void *pkt, size_t len);
 int fab_poll(struct fab_port *port, fab_rx_cb cb, void *arg, int max);
+/*
+ * Threads: fab_send and fab_poll on one port must be serialized by the
+ * caller (the context lock); the callback may fab_send, also to its own
+ * port.  fab_wait, fab_rx_pending and fab_kick are safe from any thread,
+ * concurrently with them.  Packets from one sender to one port arrive in
+ * order (fault injection aside); the ring holds FAB_RING_SLOTS packets.
+ */
 
 /* Consumer side sleep/wake. */
 void fab_set_wake_mode(struct fab_port *port, enum fab_wake_mode mode);
@@ -134,5 +142,28 @@ int fab_node_set_down(const char *node_name, bool down);
 
 /* Monotonic clock in ns. */
 uint64_t fab_now_ns(void);
+
+/* Counters of one port (sender side: tx_*, consumer side: rx_*). */
+struct fab_stats {
+	uint64_t tx_pkts;          /* packets enqueued (duplicates included) */
+	uint64_t tx_ring_full;     /* -EAGAIN, or UNRELIABLE drops */
+	uint64_t tx_fault_drop;
+	uint64_t tx_fault_dup;
+	uint64_t tx_fault_corrupt;
+	uint64_t rx_pkts;          /* handed to the fab_poll callback */
+	uint64_t rx_bad_crc;       /* dropped: corrupted on the wire */
+	uint64_t rx_node_down;     /* dropped: this node is down */
+	uint64_t rx_dead_skip;     /* slots a dead producer left unfinished */
+};
+void fab_port_stats(const struct fab_port *port, struct fab_stats *stats);
+
+/*
+ * Replace this process's fault injection settings with @spec (the
+ * IBSNAP_FAKE_FAULTS syntax, e.g. "drop=0.05,dup=0.01,corrupt=0.001,
+ * delay_us=50,seed=7"; "" = none; NULL = re-read the environment).  The
+ * PRNG restarts from the seed.  Unknown keys and bad values are reported on
+ * stderr and ignored.
+ */
+void fab_faults_config(const char *spec);
 
 #endif /* FAKEHCA_FABRIC_H */
