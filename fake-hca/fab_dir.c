@@ -136,10 +136,9 @@ void fab_qp_unpublish(struct fab_port *port, uint32_t qpn)
 
 static int fab_uniq_of(const union ibv_gid *gid, uint16_t lid, uint32_t *uniq)
 {
-	static const uint8_t ll[13] = { 0xfe, 0x80, 0, 0, 0, 0, 0, 0,
-					0x02, 0xfa, 0x4e, 0xff, 0xfe };
-	static const uint8_t v4[13] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-					0xff, 0xff, 127 };
+	/* fe80::02fa:4eff:fe00:0/104 and ::ffff:127.0.0.0/104 */
+	static const char ll[] = "\xfe\x80\0\0\0\0\0\0\x02\xfa\x4e\xff\xfe";
+	static const char v4[] = "\0\0\0\0\0\0\0\0\0\0\xff\xff\x7f";
 	uint32_t u;
 
 	if (!gid) {
@@ -159,8 +158,8 @@ static int fab_uniq_of(const union ibv_gid *gid, uint16_t lid, uint32_t *uniq)
 /* The node of incarnation @uniq, if that incarnation still exists. */
 static int fab_node_of(struct fab_registry *r, uint32_t uniq, uint32_t *node)
 {
-	uint32_t idx = atomic_load_explicit(&r->uniq_node[uniq],
-					    memory_order_acquire);
+	uint32_t idx =
+		atomic_load_explicit(&r->uniq_node[uniq], memory_order_acquire);
 	uint64_t cur;
 	int i;
 

@@ -59,7 +59,8 @@ static void fab_parse_prob(const char *key, const char *val, double *p)
 	errno = 0;
 	d = strtod(val, &end);
 	if (errno || end == val || *end || !(d >= 0 && d <= 1)) {
-		fab_log("IBSNAP_FAKE_FAULTS: %s=%s: not a probability in [0, 1]; ignored",
+		fab_log("IBSNAP_FAKE_FAULTS: %s=%s: not a probability in [0, "
+			"1]; ignored",
 			key, val);
 		return;
 	}
@@ -96,7 +97,8 @@ static void fab_faults_parse(const char *spec, struct fab_fault_cfg *cfg)
 		val = strchr(tok, '=');
 		if (!val) {
 			if (*fab_trim(tok))
-				fab_log("IBSNAP_FAKE_FAULTS: '%s': want key=value; ignored",
+				fab_log("IBSNAP_FAKE_FAULTS: '%s': want "
+					"key=value; ignored",
 					fab_trim(tok));
 			continue;
 		}
@@ -114,7 +116,8 @@ static void fab_faults_parse(const char *spec, struct fab_fault_cfg *cfg)
 		else if (!strcmp(tok, "seed"))
 			fab_parse_u64(tok, val, &cfg->seed);
 		else
-			fab_log("IBSNAP_FAKE_FAULTS: unknown key '%s' ignored (known: drop, dup, corrupt, delay_us, seed)",
+			fab_log("IBSNAP_FAKE_FAULTS: unknown key '%s' ignored "
+				"(known: drop, dup, corrupt, delay_us, seed)",
 				tok);
 	}
 	errno = saved;
@@ -128,7 +131,7 @@ static void fab_faults_apply(const char *spec)
 	if (spec)
 		fab_faults_parse(spec, &cfg);
 	delay_ns = cfg.delay_us > UINT64_MAX / 1000 ? UINT64_MAX / 2 :
-						       cfg.delay_us * 1000;
+						      cfg.delay_us * 1000;
 	atomic_store(&fab_faults_on, 0);
 	atomic_store(&fab_faults.drop, fab_prob(cfg.drop));
 	atomic_store(&fab_faults.dup, fab_prob(cfg.dup));
@@ -177,12 +180,12 @@ static uint64_t fab_rand(void)
 
 void fab_faults_plan(struct fab_fault_plan *plan, size_t len)
 {
-	uint64_t drop = atomic_load_explicit(&fab_faults.drop,
-					     memory_order_relaxed);
-	uint64_t dup = atomic_load_explicit(&fab_faults.dup,
-					    memory_order_relaxed);
-	uint64_t corrupt = atomic_load_explicit(&fab_faults.corrupt,
-						memory_order_relaxed);
+	uint64_t drop =
+		atomic_load_explicit(&fab_faults.drop, memory_order_relaxed);
+	uint64_t dup =
+		atomic_load_explicit(&fab_faults.dup, memory_order_relaxed);
+	uint64_t corrupt =
+		atomic_load_explicit(&fab_faults.corrupt, memory_order_relaxed);
 	unsigned int i;
 
 	plan->copies = 1;

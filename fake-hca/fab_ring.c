@@ -27,8 +27,8 @@
 
 #include "fab_ring.h"
 
-#define FAB_STALL_NS 100000000ull     /* stuck slot: check its producer */
-#define FAB_STALL_POLL_NS 10000000ll  /* fab_wait's nap while one is stuck */
+#define FAB_STALL_NS 100000000ull /* stuck slot: check its producer */
+#define FAB_STALL_POLL_NS 10000000ll /* fab_wait's nap while one is stuck */
 
 _Static_assert(offsetof(struct fab_slot, data) == 64, "slot header");
 _Static_assert(sizeof(struct fab_slot) % 64 == 0, "slot size");
@@ -258,7 +258,8 @@ static int fab_ring_put(struct fab_ring *ring, const void *hdr, size_t hdr_len,
 	 * looks at the ring): either the consumer sees this packet or we see
 	 * it sleeping.
 	 */
-	atomic_store(&s->state, (uint64_t)(pos + 1) | ((uint64_t)fab_pid() << 32));
+	atomic_store(&s->state,
+		     (uint64_t)(pos + 1) | ((uint64_t)fab_pid() << 32));
 	return 0;
 }
 
@@ -276,8 +277,7 @@ static void fab_futex(_Atomic uint32_t *word, int op, uint32_t val,
 	syscall(SYS_futex, (void *)word, op, val, tsp, NULL, 0);
 }
 
-static void fab_ring_wake(struct fab_ring *ring, unsigned int flags,
-			  bool force)
+static void fab_ring_wake(struct fab_ring *ring, unsigned int flags, bool force)
 {
 	if (!atomic_load(&ring->sleeping))
 		return;
@@ -291,11 +291,17 @@ static void fab_ring_wake(struct fab_ring *ring, unsigned int flags,
 
 /*
  * After @sent copies went out (@ret: result of the last attempt).  A full
- * ring wakes a sleeping consumer whatever its mode, so it can make room.
+ * ring wakes a sleeping consumer whatever its mode, so it can make room; a
+ * full ring whose owner died (its slot not reclaimed yet) is unreachable,
+ * so senders to it fail like on a dead link instead of waiting forever.
  */
 static int fab_sent(struct fab_port *port, struct fab_ring *ring,
-		    unsigned int sent, int ret, unsigned int flags)
+		    const struct fab_dest *dest, unsigned int sent, int ret,
+		    unsigned int flags)
 {
+	pid_t owner;
+	int saved;
+
 	port->stats.tx_pkts += sent;
 	if (sent) {
 		fab_ring_wake(ring, flags, false);
@@ -303,11 +309,19 @@ static int fab_sent(struct fab_port *port, struct fab_ring *ring,
 	}
 	port->stats.tx_ring_full++;
 	fab_ring_wake(ring, flags, true);
-	return (flags & FAB_SEND_UNRELIABLE) ? 0 : ret;
+	if (flags & FAB_SEND_UNRELIABLE)
+		return 0;
+	owner = atomic_load(&port->reg->map->ports[dest->port_slot].pid);
+	saved = errno;
+	if (owner && kill(owner, 0) && errno == ESRCH)
+		ret = -EHOSTUNREACH;
+	errno = saved;
+	return ret;
 }
 
 static int fab_send_faulty(struct fab_port *port, struct fab_ring *ring,
-			   const void *hdr, size_t hdr_len, const void *payload,
+			   const struct fab_dest *dest, const void *hdr,
+			   size_t hdr_len, const void *payload,
 			   size_t payload_len, unsigned int flags)
 {
 	struct fab_fault_plan plan;
@@ -329,7 +343,7 @@ static int fab_send_faulty(struct fab_port *port, struct fab_ring *ring,
 		if (i)
 			port->stats.tx_fault_dup++;
 	}
-	return fab_sent(port, ring, i, ret, flags);
+	return fab_sent(port, ring, dest, i, ret, flags);
 }
 
 int fab_send(struct fab_port *port, const struct fab_dest *dest,
@@ -346,10 +360,10 @@ int fab_send(struct fab_port *port, const struct fab_dest *dest,
 		return ret;
 	if (!(flags & FAB_SEND_NOFAULT) &&
 	    atomic_load_explicit(&fab_faults_on, memory_order_relaxed))
-		return fab_send_faulty(port, ring, hdr, hdr_len, payload,
+		return fab_send_faulty(port, ring, dest, hdr, hdr_len, payload,
 				       payload_len, flags);
 	ret = fab_ring_put(ring, hdr, hdr_len, payload, payload_len, NULL, 0);
-	return fab_sent(port, ring, !ret, ret, flags);
+	return fab_sent(port, ring, dest, !ret, ret, flags);
 }
 
 /* The slot at @head is claimed, not published: skip it if its owner died. */
@@ -384,7 +398,8 @@ static inline bool fab_slot_intact(const struct fab_slot *s)
 {
 	if (s->len > FAB_PKT_MAX)
 		return false;
-	return !(s->flags & FAB_SLOT_CRC) || fab_crc32c(s->data, s->len) == s->crc;
+	return !(s->flags & FAB_SLOT_CRC) ||
+	       fab_crc32c(s->data, s->len) == s->crc;
 }
 
 int fab_poll(struct fab_port *port, fab_rx_cb cb, void *arg, int max)
@@ -432,7 +447,7 @@ enum fab_head {
 	FAB_HEAD_EMPTY,
 	FAB_HEAD_READY,
 	FAB_HEAD_LATER, /* delayed by fault injection */
-	FAB_HEAD_BUSY,  /* being written, or left unfinished by a dead producer */
+	FAB_HEAD_BUSY, /* being written, or left unfinished by a dead producer */
 };
 
 /* What the consumer's next packet is like; any thread. */

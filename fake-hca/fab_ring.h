@@ -19,26 +19,26 @@
 
 #define FAB_MAGIC 0x31626166736e6269ull /* "ibnsfab1" */
 #define FAB_LAYOUT_VERSION 1
-#define FAB_DIR_SIZE 65536u  /* QP directory entries (power of two) */
+#define FAB_DIR_SIZE 65536u /* QP directory entries (power of two) */
 #define FAB_DIR_MAX_LIVE (FAB_DIR_SIZE / 8 * 7)
 #define FAB_MAX_UNIQ 0xbfffu /* unique numbers are unicast LIDs */
 #define FAB_QPN_MASK 0xffffffu
 #define FAB_GEN_MASK 0xffffffu
 
 struct fab_node_rec {
-	char name[FAB_NAME_MAX];     /* written before used is set */
+	char name[FAB_NAME_MAX]; /* written before used is set */
 	_Atomic uint32_t used;
 	_Atomic uint32_t down;
-	_Atomic uint64_t cur;        /* incarnation << 32 | unique number */
-	_Atomic uint32_t next_qpn;   /* node-wide allocators */
-	_Atomic uint32_t next_key;   /* key index */
+	_Atomic uint64_t cur; /* incarnation << 32 | unique number */
+	_Atomic uint32_t next_qpn; /* node-wide allocators */
+	_Atomic uint32_t next_key; /* key index */
 };
 
 struct fab_port_rec {
-	_Atomic uint32_t state;      /* generation << 1 | live */
+	_Atomic uint32_t state; /* generation << 1 | live */
 	_Atomic int32_t pid;
 	_Atomic uint32_t node;
-	_Atomic uint32_t uniq;       /* the incarnation it opened with */
+	_Atomic uint32_t uniq; /* the incarnation it opened with */
 };
 
 /*
@@ -54,7 +54,7 @@ struct fab_registry {
 	uint64_t magic;
 	uint32_t version;
 	uint32_t size;
-	pthread_mutex_t lock;        /* robust, process-shared */
+	pthread_mutex_t lock; /* robust, process-shared */
 	_Atomic uint32_t next_uniq;
 	_Atomic uint32_t dir_live;
 	struct fab_node_rec nodes[FAB_MAX_NODES];
@@ -67,7 +67,7 @@ struct fab_registry {
 
 #define FAB_RING_MAGIC 0x31676e69726e6269ull /* "ibnring1" */
 #define FAB_RING_MASK (FAB_RING_SLOTS - 1)
-#define FAB_SLOT_CRC 1u      /* crc holds the CRC32C of data[0..len) */
+#define FAB_SLOT_CRC 1u /* crc holds the CRC32C of data[0..len) */
 
 struct fab_slot {
 	/* Vyukov sequence (low 32 bits) | pid of the claiming producer */
@@ -76,7 +76,7 @@ struct fab_slot {
 	uint32_t flags;
 	uint32_t crc;
 	uint32_t pad;
-	_Atomic uint64_t due_ns;     /* not deliverable before; 0 = now */
+	_Atomic uint64_t due_ns; /* not deliverable before; 0 = now */
 	uint8_t pad2[32];
 	uint8_t data[FAB_PKT_MAX];
 };
@@ -85,10 +85,10 @@ struct fab_ring {
 	uint64_t magic;
 	uint32_t nslots;
 	uint32_t slot_size;
-	alignas(64) _Atomic uint32_t tail;   /* next position to claim */
-	alignas(64) _Atomic uint32_t futex;  /* bumped before every wake */
+	alignas(64) _Atomic uint32_t tail; /* next position to claim */
+	alignas(64) _Atomic uint32_t futex; /* bumped before every wake */
 	_Atomic uint32_t sleeping;
-	_Atomic uint32_t mode;               /* enum fab_wake_mode */
+	_Atomic uint32_t mode; /* enum fab_wake_mode */
 	_Atomic uint32_t kick;
 	alignas(64) struct fab_slot slots[FAB_RING_SLOTS];
 };
@@ -100,7 +100,7 @@ struct fab_reg {
 	struct fab_reg *next;
 	unsigned int refs;
 	struct fab_registry *map;
-	char dir[PATH_MAX - 64];  /* room for "/port-<slot>-<gen>" */
+	char dir[PATH_MAX - 64]; /* room for "/port-<slot>-<gen>" */
 };
 
 struct fab_peer {
@@ -114,8 +114,8 @@ struct fab_port {
 	uint32_t gen;
 	uint32_t uniq;
 	struct fab_node_id id;
-	struct fab_ring *ring;       /* our inbound ring */
-	_Atomic uint32_t head;       /* consumer position (fab_wait reads it) */
+	struct fab_ring *ring; /* our inbound ring */
+	_Atomic uint32_t head; /* consumer position (fab_wait reads it) */
 	uint32_t stall_pos;
 	uint64_t stall_since;
 	struct fab_stats stats;
@@ -141,9 +141,9 @@ void fab_port_unmap_peers(struct fab_port *port);
 
 /* fab_faults.c */
 struct fab_fault_plan {
-	unsigned int copies;         /* 0: dropped */
-	bool crc;                    /* corruption enabled: checksum packets */
-	int flip[2];                 /* per copy: byte to corrupt, or -1 */
+	unsigned int copies; /* 0: dropped */
+	bool crc; /* corruption enabled: checksum packets */
+	int flip[2]; /* per copy: byte to corrupt, or -1 */
 	uint64_t delay_ns;
 };
 

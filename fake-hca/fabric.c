@@ -392,8 +392,8 @@ static int fab_node_name(const char *name, const char **name_p)
 }
 
 /* Run @fn on node @name with the fabric locked. */
-static int fab_node_op(const char *name, int (*fn)(struct fab_registry *,
-						   int, intptr_t),
+static int fab_node_op(const char *name,
+		       int (*fn)(struct fab_registry *, int, intptr_t),
 		       intptr_t arg)
 {
 	struct fab_reg *reg;
@@ -459,8 +459,8 @@ uint32_t fab_alloc_key(struct fab_port *port)
 	do
 		idx = atomic_fetch_add(&n->next_key, 1) & 0xffffffu;
 	while (!idx);
-	return idx << 8 | ((idx * 0x9d + port->id.incarnation * 0x3b + 0x5a) &
-			   0xff);
+	return idx << 8 |
+	       ((idx * 0x9d + port->id.incarnation * 0x3b + 0x5a) & 0xff);
 }
 
 /* ---- ports ---- */

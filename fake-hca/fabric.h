@@ -125,6 +125,7 @@ int fab_poll(struct fab_port *port, fab_rx_cb cb, void *arg, int max);
  * port.  fab_wait, fab_rx_pending and fab_kick are safe from any thread,
  * concurrently with them.  Packets from one sender to one port arrive in
  * order (fault injection aside); the ring holds FAB_RING_SLOTS packets.
+ * fab_wait may return early (signal, a wake-up for another waiter): loop.
  */
 
 /* Consumer side sleep/wake. */
