@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "fab_ring.h"
+#include "unit/ut_fake.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
@@ -44,22 +45,11 @@ static char self_exe[4096];
 
 /* ---- helpers ---- */
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int setup(void **state)
 {
 	(void)state;
-	strcpy(fab_dir, "/dev/shm/ibsnap-ut.XXXXXX");
-	if (!mkdtemp(fab_dir))
+	if (ut_fabric_enter(fab_dir))
 		return -1;
-	setenv("IBSNAP_FABRIC", fab_dir, 1);
 	unsetenv("IBSNAP_FAKE_NODE");
 	fab_faults_config("");
 	return 0;
@@ -69,7 +59,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	fab_faults_config("");
-	return nftw(fab_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return ut_fabric_leave(fab_dir);
 }
 
 static uint32_t fnv(const uint8_t *p, size_t len)

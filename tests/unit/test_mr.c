@@ -20,6 +20,7 @@
 
 #include <ibsnap/hca_ops.h>
 #include "fake.h"
+#include "unit/ut_fake.h"
 
 #define NMR 200
 #define BUF 65536
@@ -37,33 +38,16 @@ struct fx {
 	uint8_t *buf;
 };
 
-static int rm_one(const char *path, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct ibv_device **list;
-	int n;
 
 	if (!f)
 		return -1;
-	strcpy(f->dir, "/dev/shm/ibsnap-ut.XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (ut_fabric_enter(f->dir))
 		return -1;
-	setenv("IBSNAP_FABRIC", f->dir, 1);
 	f->o = fakehca_ops();
-	list = f->o->get_device_list(&n);
-	if (!list || n < 1)
-		return -1;
-	f->ctx = f->o->open_device(list[0]);
-	f->o->free_device_list(list);
+	f->ctx = ut_open_fake0(f->o, NULL);
 	if (!f->ctx)
 		return -1;
 	f->fctx = to_fctx(f->ctx);
@@ -82,7 +66,7 @@ static int teardown(void **state)
 	f->o->dealloc_pd(f->pd);
 	f->o->dealloc_pd(f->pd2);
 	f->o->close_device(f->ctx);
-	nftw(f->dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	ut_fabric_leave(f->dir);
 	free(f->buf);
 	free(f);
 	return 0;

@@ -21,6 +21,7 @@
 
 #include <ibsnap/hca_ops.h>
 #include "fake.h"
+#include "unit/ut_fake.h"
 
 #define S IBV_QP_STATE
 #define CUR IBV_QP_CUR_STATE
@@ -108,37 +109,17 @@ struct fx {
 	bool ib;
 };
 
-static int rm_one(const char *path, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int fx_setup(void **state, bool ib)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct ibv_device **list;
-	int n;
 
 	if (!f)
 		return -1;
-	strcpy(f->dir, "/dev/shm/ibsnap-ut.XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (ut_fabric_enter(f->dir))
 		return -1;
-	setenv("IBSNAP_FABRIC", f->dir, 1);
-	if (ib)
-		setenv("IBSNAP_FAKE_LINK", "ib", 1);
 	f->ib = ib;
 	f->o = fakehca_ops();
-	list = f->o->get_device_list(&n);
-	unsetenv("IBSNAP_FAKE_LINK");
-	if (!list || n < 1)
-		return -1;
-	f->ctx = f->o->open_device(list[0]);
-	f->o->free_device_list(list);
+	f->ctx = ut_open_fake0(f->o, ib ? "ib" : NULL);
 	if (!f->ctx)
 		return -1;
 	f->pd = f->o->alloc_pd(f->ctx);
@@ -166,7 +147,7 @@ static int teardown(void **state)
 	f->o->destroy_cq(f->cq);
 	f->o->dealloc_pd(f->pd);
 	f->o->close_device(f->ctx);
-	nftw(f->dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	ut_fabric_leave(f->dir);
 	free(f);
 	return 0;
 }
