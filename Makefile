@@ -98,7 +98,7 @@ bench-fake: all
 	@$(BUILD)/bin/bench_fake docs/perf-fake-hca.md
 
 demo: all
-	@$(BUILD)/bin/fake_demo
+	@bench/demo.sh $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
