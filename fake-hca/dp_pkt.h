@@ -14,14 +14,14 @@
 #include "fake.h"
 
 enum fk_op {
-	FK_OP_SEND = 1,     /* RC/UC SEND segment */
-	FK_OP_WRITE,        /* RC/UC RDMA WRITE segment */
+	FK_OP_SEND = 1, /* RC/UC SEND segment */
+	FK_OP_WRITE, /* RC/UC RDMA WRITE segment */
 	FK_OP_READ_REQ,
 	FK_OP_READ_RESP,
 	FK_OP_ATOMIC,
 	FK_OP_ATOMIC_RESP,
-	FK_OP_ACK,          /* cumulative: every PSN <= psn arrived */
-	FK_OP_NAK,          /* syndrome says why, psn says where */
+	FK_OP_ACK, /* cumulative: every PSN <= psn arrived */
+	FK_OP_NAK, /* syndrome says why, psn says where */
 	FK_OP_UD_SEND,
 };
 
@@ -31,32 +31,32 @@ enum fk_pkt_flags {
 	FK_PKT_IMM = 1 << 2,
 	FK_PKT_SOLICITED = 1 << 3,
 	FK_PKT_CMP_SWP = 1 << 4, /* atomic: compare and swap, else fetch-add */
-	FK_PKT_GLOBAL = 1 << 5,  /* UD: sender used a GRH */
+	FK_PKT_GLOBAL = 1 << 5, /* UD: sender used a GRH */
 };
 
 enum fk_nak {
-	FK_NAK_SEQ = 1,     /* PSN sequence error: resend from psn */
-	FK_NAK_RNR,         /* no receive WQE: retry after the timer */
-	FK_NAK_ACCESS,      /* remote access error */
-	FK_NAK_INV_REQ,     /* invalid request (length, alignment, opcode) */
-	FK_NAK_OP_ERR,      /* remote operational error */
+	FK_NAK_SEQ = 1, /* PSN sequence error: resend from psn */
+	FK_NAK_RNR, /* no receive WQE: retry after the timer */
+	FK_NAK_ACCESS, /* remote access error */
+	FK_NAK_INV_REQ, /* invalid request (length, alignment, opcode) */
+	FK_NAK_OP_ERR, /* remote operational error */
 };
 
 struct fk_pkt {
 	uint8_t op;
 	uint8_t flags;
-	uint8_t syndrome;   /* NAK */
-	uint8_t rnr_timer;  /* NAK RNR: responder's min_rnr_timer */
+	uint8_t syndrome; /* NAK */
+	uint8_t rnr_timer; /* NAK RNR: responder's min_rnr_timer */
 	uint32_t src_qpn;
 	uint32_t dst_qpn;
 	uint32_t psn;
-	uint32_t imm;       /* network order, as posted */
+	uint32_t imm; /* network order, as posted */
 	uint32_t rkey;
 	uint64_t va;
-	uint32_t msg_len;   /* SEND/WRITE: whole message; READ: bytes asked */
-	uint32_t len;       /* payload bytes in this packet */
-	uint64_t atomic_a;  /* swap or add */
-	uint64_t atomic_b;  /* compare */
+	uint32_t msg_len; /* SEND/WRITE: whole message; READ: bytes asked */
+	uint32_t len; /* payload bytes in this packet */
+	uint64_t atomic_a; /* swap or add */
+	uint64_t atomic_b; /* compare */
 	uint32_t qkey;
 	uint32_t src_node;
 	uint16_t src_lid;
@@ -86,14 +86,14 @@ static inline uint32_t fk_npkts(uint32_t len)
 
 static inline struct fk_swqe *sq_wqe(struct fk_sq *sq, uint32_t idx)
 {
-	return (struct fk_swqe *)(sq->buf + (size_t)(idx % sq->max_wr) *
-						   sq->stride);
+	return (struct fk_swqe *)(sq->buf +
+				  (size_t)(idx % sq->max_wr) * sq->stride);
 }
 
 static inline struct fk_rwqe *rq_wqe(struct fk_rq *rq, uint32_t idx)
 {
-	return (struct fk_rwqe *)(rq->buf + (size_t)(idx % rq->max_wr) *
-						   rq->stride);
+	return (struct fk_rwqe *)(rq->buf +
+				  (size_t)(idx % rq->max_wr) * rq->stride);
 }
 
 static inline struct fk_context *qp_ctx(struct fk_qp *qp)

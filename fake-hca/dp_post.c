@@ -131,7 +131,8 @@ int fk_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 	}
 	if (qp->attr.qp_state == IBV_QPS_ERR) {
 		while (qp->rq.head != qp->rq.tail)
-			recv_flush_one(qp, rq_wqe(&qp->rq, qp->rq.head++)->wr_id);
+			recv_flush_one(qp,
+				       rq_wqe(&qp->rq, qp->rq.head++)->wr_id);
 	}
 	pthread_mutex_unlock(&ctx->lock);
 	return ret;
@@ -238,8 +239,8 @@ void fk_qp_flush(struct fk_qp *qp)
 	if (qp->ibqp.srq) {
 		if (!qp->last_wqe_sent) {
 			qp->last_wqe_sent = true;
-			fk_async_event(qp_ctx(qp), IBV_EVENT_QP_LAST_WQE_REACHED,
-				       qp);
+			fk_async_event(qp_ctx(qp),
+				       IBV_EVENT_QP_LAST_WQE_REACHED, qp);
 		}
 	} else {
 		while (fk_rq_peek(qp, &srq)) {

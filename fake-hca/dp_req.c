@@ -15,16 +15,16 @@
 
 #include "dp_pkt.h"
 
-#define FK_RTO_MIN_NS 500000ull      /* 2 cores: leave room for scheduling */
-#define FK_MAX_INFLIGHT 32           /* packets per QP beyond the oldest unacked */
+#define FK_RTO_MIN_NS 500000ull /* 2 cores: leave room for scheduling */
+#define FK_MAX_INFLIGHT 32 /* packets per QP beyond the oldest unacked */
 #define FK_BLOCKED_RETRY_NS 20000ull /* destination ring full: try again */
 
 /* IB spec table of RNR NAK timer codes, in microseconds. */
 static const uint32_t rnr_usec[32] = {
-	655360, 10,    20,    30,    40,    60,     80,     120,
-	160,    240,   320,   480,   640,   960,    1280,   1920,
-	2560,   3840,  5120,  7680,  10240, 15360,  20480,  30720,
-	40960,  61440, 81920, 122880, 163840, 245760, 327680, 491520,
+	655360, 10,    20,    30,     40,     60,     80,     120,
+	160,	240,   320,   480,    640,    960,    1280,   1920,
+	2560,	3840,  5120,  7680,   10240,  15360,  20480,  30720,
+	40960,	61440, 81920, 122880, 163840, 245760, 327680, 491520,
 };
 
 static uint64_t rto_ns(const struct fk_qp *qp)
@@ -225,8 +225,9 @@ static int send_one(struct fk_qp *qp, struct fk_swqe *wqe,
 		if (ah->attr.is_global) {
 			pkt.flags |= FK_PKT_GLOBAL;
 			pkt.dgid = ah->attr.grh.dgid;
-			pkt.sgid = qp_ctx(qp)->node->gid[ah->attr.grh.sgid_index %
-							 FK_NUM_GIDS];
+			pkt.sgid =
+				qp_ctx(qp)->node->gid[ah->attr.grh.sgid_index %
+						      FK_NUM_GIDS];
 		}
 		/* IB and lossless RoCE links have link-level flow control: a
 		 * busy receiver slows UD senders down; it does not drop. */
@@ -240,13 +241,13 @@ static int send_one(struct fk_qp *qp, struct fk_swqe *wqe,
 	return 0;
 }
 
-static bool ud_dest(struct fk_qp *qp, struct fk_swqe *wqe,
-		    struct fab_dest *d)
+static bool ud_dest(struct fk_qp *qp, struct fk_swqe *wqe, struct fab_dest *d)
 {
 	const struct ibv_ah_attr *a = &wqe->ah->attr;
 
-	return !fab_resolve(qp_ctx(qp)->port, a->is_global ? &a->grh.dgid : NULL,
-			    a->dlid, wqe->wr.wr.ud.remote_qpn, d);
+	return !fab_resolve(qp_ctx(qp)->port,
+			    a->is_global ? &a->grh.dgid : NULL, a->dlid,
+			    wqe->wr.wr.ud.remote_qpn, d);
 }
 
 static void complete_head(struct fk_qp *qp)
@@ -351,8 +352,8 @@ void fk_req_pump(struct fk_qp *qp)
 		}
 		if (pump_one(qp, wqe, connected) == -EAGAIN) {
 			qp->req.blocked = true;
-			qp->req.blocked_until_ns =
-				(now ? now : fab_now_ns()) + FK_BLOCKED_RETRY_NS;
+			qp->req.blocked_until_ns = (now ? now : fab_now_ns()) +
+						   FK_BLOCKED_RETRY_NS;
 			break;
 		}
 		if (rc && wqe_is_rd(wqe))
@@ -494,8 +495,8 @@ static void rx_nak(struct fk_qp *qp, const struct fk_pkt *pkt)
 			qp->req.rnr_retries--;
 		}
 		go_back(qp);
-		qp->req.rnr_until_ns = fab_now_ns() +
-				       rnr_usec[pkt->rnr_timer & 31] * 1000ull;
+		qp->req.rnr_until_ns =
+			fab_now_ns() + rnr_usec[pkt->rnr_timer & 31] * 1000ull;
 		break;
 	case FK_NAK_ACCESS:
 		fail_head(qp, IBV_WC_REM_ACCESS_ERR);
@@ -514,7 +515,8 @@ void fk_req_rx(struct fk_qp *qp, const struct fk_pkt *pkt,
 {
 	if (qp->ibqp.qp_type != IBV_QPT_RC)
 		return;
-	if (qp->attr.qp_state != IBV_QPS_RTS && qp->attr.qp_state != IBV_QPS_SQD)
+	if (qp->attr.qp_state != IBV_QPS_RTS &&
+	    qp->attr.qp_state != IBV_QPS_SQD)
 		return;
 	switch (pkt->op) {
 	case FK_OP_ACK:

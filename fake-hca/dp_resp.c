@@ -105,8 +105,7 @@ static void *rkey_addr(struct fk_qp *qp, uint32_t rkey, uint64_t va,
 {
 	struct fk_mr *mr = fk_mr_lookup(qp_ctx(qp), rkey);
 
-	return mr ? fk_mr_addr(mr, to_fpd(qp->ibqp.pd), va, len, access) :
-		    NULL;
+	return mr ? fk_mr_addr(mr, to_fpd(qp->ibqp.pd), va, len, access) : NULL;
 }
 
 /* SEND segment (RC and UC).  Returns false on RNR (nothing consumed). */
@@ -160,8 +159,8 @@ static bool rx_write(struct fk_qp *qp, const struct fk_pkt *pkt,
 		     const uint8_t *payload)
 {
 	struct fk_resp *r = &qp->resp;
-	uint64_t first_va = pkt->va - (uint64_t)psn_diff(pkt->psn, r->msg_psn) *
-					      FK_SEG;
+	uint64_t first_va =
+		pkt->va - (uint64_t)psn_diff(pkt->psn, r->msg_psn) * FK_SEG;
 	void *a;
 
 	if (pkt->flags & FK_PKT_FIRST) {
@@ -194,7 +193,8 @@ static bool rx_write(struct fk_qp *qp, const struct fk_pkt *pkt,
 	}
 	if ((pkt->flags & FK_PKT_LAST) && (pkt->flags & FK_PKT_IMM)) {
 		if (!take_rwqe(qp)) {
-			r->epsn = r->msg_psn; /* the whole message comes again */
+			r->epsn =
+				r->msg_psn; /* the whole message comes again */
 			r->in_msg = false;
 			return false;
 		}
@@ -370,7 +370,7 @@ static void uc_rx(struct fk_qp *qp, const struct fk_pkt *pkt,
 
 static void put_grh(uint8_t *grh, const struct fk_pkt *pkt, uint32_t len)
 {
-	static const uint8_t v4pfx[12] = { 0, 0, 0, 0, 0, 0,
+	static const uint8_t v4pfx[12] = { 0, 0, 0, 0, 0,    0,
 					   0, 0, 0, 0, 0xff, 0xff };
 
 	memset(grh, 0, 40);

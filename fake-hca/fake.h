@@ -21,14 +21,14 @@
 
 #include "fabric.h"
 
-#define container_of(ptr, type, member)                                        \
+#define container_of(ptr, type, member) \
 	((type *)((char *)(ptr)-offsetof(type, member)))
 
 /*
  * Device limits, as rxe reports them on Debian 12's kernel (6.1: rxe_param.h,
  * checked with ibv_devinfo -v and create calls on rxe0).
  */
-#define FK_MAX_QP 0xffff0        /* 1 << 20 minus the 16 reserved QPNs */
+#define FK_MAX_QP 0xffff0 /* 1 << 20 minus the 16 reserved QPNs */
 #define FK_MAX_QP_WR 0x100000
 #define FK_MAX_SGE 32
 #define FK_MAX_SGE_RD 32
@@ -41,13 +41,13 @@
 #define FK_MAX_SRQ 0xdffff
 #define FK_MAX_SRQ_WR 0x100000
 #define FK_MAX_SRQ_SGE 27
-#define FK_MAX_INLINE 512        /* 32 SGEs' worth of WQE space */
+#define FK_MAX_INLINE 512 /* 32 SGEs' worth of WQE space */
 #define FK_MAX_AH 0x7fff
 #define FK_MAX_MSG_SZ 0x80000000u
 #define FK_PORT_MAX_MSG_SZ 0x800000 /* what rxe's port reports (not enforced) */
 #define FK_NUM_GIDS 2
 #define FK_VENDOR_ID 0xffffff
-#define FK_PORT 1                /* the one port of a device */
+#define FK_PORT 1 /* the one port of a device */
 #define FK_MAX_DEVICES 16
 
 /* Largest payload of one wire packet (RC/UC messages are cut into these). */
@@ -88,16 +88,16 @@ static inline bool fk_list_empty(const struct fk_list *h)
 
 struct fk_device {
 	struct ibv_device ibdev;
-	int index;             /* fake<index> */
-	uint8_t link_layer;    /* IBV_LINK_LAYER_ETHERNET (default) or _INFINIBAND */
+	int index; /* fake<index> */
+	uint8_t link_layer; /* IBV_LINK_LAYER_ETHERNET (default) or _INFINIBAND */
 	enum ibv_mtu active_mtu;
-	atomic_int refcnt;     /* the device list and each open context */
+	atomic_int refcnt; /* the device list and each open context */
 };
 
 struct fk_async_ev {
 	enum ibv_event_type type;
-	void *obj;             /* fk_qp / fk_cq / fk_srq, or NULL (port, device) */
-	bool dead;             /* its object was destroyed: never reported */
+	void *obj; /* fk_qp / fk_cq / fk_srq, or NULL (port, device) */
+	bool dead; /* its object was destroyed: never reported */
 };
 
 #define FK_ASYNC_QLEN 256
@@ -121,19 +121,19 @@ struct fk_context {
 	/* async events: a queue; async_wfd becomes readable when non-empty */
 	struct fk_async_ev async_q[FK_ASYNC_QLEN];
 	unsigned int async_head, async_tail;
-	int async_wfd;         /* write end; ibctx.async_fd is the read end */
+	int async_wfd; /* write end; ibctx.async_fd is the read end */
 
 	/* progress thread (progress.c) */
 	pthread_t progress_thread;
 	bool progress_running;
 	atomic_bool progress_stop;
-	atomic_ulong app_polls;      /* bumped by every application poll */
-	unsigned int armed_cqs;      /* CQs armed with req_notify (lock held) */
-	uint64_t next_timer_ns;      /* earliest QP timer, 0 = none */
-	unsigned int pending_tx;     /* QPs with packets waiting for ring room */
-	struct fk_list timer_qps;    /* QPs with a deadline (progress.c) */
-	uint8_t *tx_scratch;         /* FK_SEG bytes to gather multi-SGE sends */
-	uint64_t last_polls_seen;    /* app_polls at the last wake-mode check */
+	atomic_ulong app_polls; /* bumped by every application poll */
+	unsigned int armed_cqs; /* CQs armed with req_notify (lock held) */
+	uint64_t next_timer_ns; /* earliest QP timer, 0 = none */
+	unsigned int pending_tx; /* QPs with packets waiting for ring room */
+	struct fk_list timer_qps; /* QPs with a deadline (progress.c) */
+	uint8_t *tx_scratch; /* FK_SEG bytes to gather multi-SGE sends */
+	uint64_t last_polls_seen; /* app_polls at the last wake-mode check */
 	uint32_t qp_count, mr_count; /* entries in qp_tab / mr_tab */
 };
 
@@ -144,14 +144,14 @@ struct fk_pd {
 
 struct fk_mr {
 	struct ibv_mr ibmr;
-	uint64_t iova;         /* address the keys cover: [iova, iova+length) */
-	unsigned int access;   /* enum ibv_access_flags */
+	uint64_t iova; /* address the keys cover: [iova, iova+length) */
+	unsigned int access; /* enum ibv_access_flags */
 	struct fk_list entry;
 };
 
 struct fk_comp_channel {
-	struct ibv_comp_channel ibch;  /* ibch.fd: read end of a pipe */
-	int wfd;                       /* write end: one struct ibv_cq * per event */
+	struct ibv_comp_channel ibch; /* ibch.fd: read end of a pipe */
+	int wfd; /* write end: one struct ibv_cq * per event */
 	struct fk_list entry;
 };
 
@@ -162,22 +162,22 @@ enum fk_cq_arm {
 };
 
 struct fk_cq {
-	struct ibv_cq_ex ibcq;  /* an ibv_cq is a prefix of it */
+	struct ibv_cq_ex ibcq; /* an ibv_cq is a prefix of it */
 	struct fk_comp_channel *channel;
-	struct ibv_wc *wcs;     /* ring of size + 1 slots */
-	uint32_t size;          /* capacity as reported (ibcq.cqe) */
+	struct ibv_wc *wcs; /* ring of size + 1 slots */
+	uint32_t size; /* capacity as reported (ibcq.cqe) */
 	uint32_t head, count;
 	bool overflowed;
 	enum fk_cq_arm armed;
-	uint64_t wc_flags;      /* cq_ex: what read_* may be asked */
-	struct ibv_wc cur;      /* cq_ex: the completion being read */
-	bool ex;                /* created with create_cq_ex */
-	bool in_poll;           /* cq_ex: between start_poll and end_poll */
+	uint64_t wc_flags; /* cq_ex: what read_* may be asked */
+	struct ibv_wc cur; /* cq_ex: the completion being read */
+	bool ex; /* created with create_cq_ex */
+	bool in_poll; /* cq_ex: between start_poll and end_poll */
 	struct fk_list entry;
 	/* destroyed while events for it sat in the channel's pipe: kept (on
 	 * ctx->cqs) until get_cq_event has read them all */
 	bool dead, zombie_done;
-	uint32_t chan_pending;  /* pointers to it in the channel's pipe */
+	uint32_t chan_pending; /* pointers to it in the channel's pipe */
 	uint32_t comp_events_reported, async_events_reported;
 };
 
@@ -191,7 +191,7 @@ struct fk_rwqe {
 
 struct fk_rq {
 	uint32_t max_wr, max_sge;
-	uint32_t head, tail;    /* free-running: head consumed, tail posted */
+	uint32_t head, tail; /* free-running: head consumed, tail posted */
 	size_t stride;
 	uint8_t *buf;
 };
@@ -200,7 +200,7 @@ struct fk_srq {
 	struct ibv_srq ibsrq;
 	struct fk_rq rq;
 	uint32_t srqn;
-	uint32_t limit;         /* 0 = not armed */
+	uint32_t limit; /* 0 = not armed */
 	struct fk_list entry;
 	uint32_t events_reported;
 };
@@ -208,62 +208,62 @@ struct fk_srq {
 struct fk_ah {
 	struct ibv_ah ibah;
 	struct ibv_ah_attr attr;
-	uint32_t node_index;    /* resolved destination node */
+	uint32_t node_index; /* resolved destination node */
 	struct fk_list entry;
 };
 
 /* A posted send, copied at post time (inline data copied too). */
 struct fk_swqe {
-	struct ibv_send_wr wr;  /* sg_list/next not valid; see sge/inline */
+	struct ibv_send_wr wr; /* sg_list/next not valid; see sge/inline */
 	uint32_t num_sge;
-	uint32_t length;        /* total message length */
+	uint32_t length; /* total message length */
 	uint32_t first_psn, npkts;
-	uint32_t sent;          /* packets put on the wire (READ: request) */
-	uint32_t acked;         /* READ: response packets written locally */
-	bool started;           /* PSNs assigned, SGEs checked */
-	uint8_t status;         /* enum ibv_wc_status for the completion */
-	bool done;              /* completed by the responder's ACK */
-	struct fk_ah *ah;       /* UD */
-	uint8_t *inl;           /* inline copy, or NULL */
+	uint32_t sent; /* packets put on the wire (READ: request) */
+	uint32_t acked; /* READ: response packets written locally */
+	bool started; /* PSNs assigned, SGEs checked */
+	uint8_t status; /* enum ibv_wc_status for the completion */
+	bool done; /* completed by the responder's ACK */
+	struct fk_ah *ah; /* UD */
+	uint8_t *inl; /* inline copy, or NULL */
 	struct ibv_sge sge[];
 };
 
 struct fk_sq {
 	uint32_t max_wr, max_sge, max_inline;
-	uint32_t head;          /* oldest not completed */
-	uint32_t next;          /* next to (re)transmit */
-	uint32_t tail;          /* next free */
+	uint32_t head; /* oldest not completed */
+	uint32_t next; /* next to (re)transmit */
+	uint32_t tail; /* next free */
 	size_t stride;
 	uint8_t *buf;
 };
 
 /* Requester state of a connected QP (dp_req.c). */
 struct fk_req {
-	uint32_t psn;           /* next PSN to put on the wire */
-	uint32_t retries;       /* transport retries left for the head WQE */
-	uint32_t rnr_retries;   /* RNR retries left (7 = forever) */
-	uint64_t timer_ns;      /* retransmit deadline, 0 = none */
-	uint64_t rnr_until_ns;  /* RNR back-off: do not send before */
-	uint32_t rd_outstanding;/* READ/atomic requests in flight */
-	bool blocked;           /* ring full: retry when room */
+	uint32_t psn; /* next PSN to put on the wire */
+	uint32_t retries; /* transport retries left for the head WQE */
+	uint32_t rnr_retries; /* RNR retries left (7 = forever) */
+	uint64_t timer_ns; /* retransmit deadline, 0 = none */
+	uint64_t rnr_until_ns; /* RNR back-off: do not send before */
+	uint32_t rd_outstanding; /* READ/atomic requests in flight */
+	bool blocked; /* ring full: retry when room */
 	uint64_t blocked_until_ns;
 };
 
 /* Responder state of a connected QP (dp_resp.c). */
 struct fk_resp {
-	uint32_t epsn;          /* next expected PSN */
+	uint32_t epsn; /* next expected PSN */
 	uint32_t msn;
-	bool nak_seq_sent;      /* one NAK per gap */
-	bool in_msg;            /* inside a multi-packet SEND/WRITE */
+	bool nak_seq_sent; /* one NAK per gap */
+	bool in_msg; /* inside a multi-packet SEND/WRITE */
 	uint32_t msg_off;
 	uint64_t write_va;
 	uint32_t write_rkey;
-	struct fk_rwqe *rwqe;   /* receive WQE being filled (copy) */
+	struct fk_rwqe *rwqe; /* receive WQE being filled (copy) */
 	uint8_t rwqe_buf[sizeof(struct fk_rwqe) +
 			 FK_MAX_SGE * sizeof(struct ibv_sge)];
 	uint32_t rwqe_status;
-	uint32_t msg_psn;       /* first PSN of the message in progress */
-	bool rwqe_held;         /* UC: a WQE kept from a dropped message */
+	uint32_t msg_psn; /* first PSN of the message in progress */
+	bool rwqe_held; /* UC: a WQE kept from a dropped message */
 	/* atomic replay cache: results of recent atomics by PSN */
 	struct {
 		uint32_t psn;
@@ -274,19 +274,19 @@ struct fk_resp {
 
 struct fk_qp {
 	struct ibv_qp ibqp;
-	struct ibv_qp_cap cap;         /* as granted at create */
+	struct ibv_qp_cap cap; /* as granted at create */
 	bool sq_sig_all;
-	struct ibv_qp_attr attr;       /* as last modified (attr.qp_state too) */
+	struct ibv_qp_attr attr; /* as last modified (attr.qp_state too) */
 	struct fk_sq sq;
-	struct fk_rq rq;               /* unused when ibqp.srq is set */
+	struct fk_rq rq; /* unused when ibqp.srq is set */
 	struct fk_req req;
 	struct fk_resp resp;
-	struct fab_dest dest;          /* RC/UC peer, resolved at RTR */
+	struct fab_dest dest; /* RC/UC peer, resolved at RTR */
 	bool dest_valid;
-	bool last_wqe_sent;            /* IBV_EVENT_QP_LAST_WQE_REACHED given */
+	bool last_wqe_sent; /* IBV_EVENT_QP_LAST_WQE_REACHED given */
 	struct fk_list entry;
-	struct fk_list timer_entry;    /* on the context's timer list if armed */
-	uint32_t events_reported;      /* async events get_async_event gave */
+	struct fk_list timer_entry; /* on the context's timer list if armed */
+	uint32_t events_reported; /* async events get_async_event gave */
 };
 
 static inline struct fk_context *to_fctx(struct ibv_context *c)
