@@ -109,7 +109,8 @@ clean:
 -include $(FAKE_OBJS:.o=.d)
 
 # ---- verbs-shim, virt-ids and the ibsnap CLI (issue 4) ----
-SHIM_SRCS := $(sort $(wildcard verbs-shim/*.c virt-ids/*.c))
+SHIM_SRCS := $(sort $(wildcard verbs-shim/*.c virt-ids/*.c drain/*.c \
+	rebuild/*.c ucx-bridge/*.c))
 SHIM_OBJS := $(SHIM_SRCS:%.c=$(BUILD)/obj/%.o)
 VID_OBJS := $(filter $(BUILD)/obj/virt-ids/%,$(SHIM_OBJS))
 CLI_SRCS := $(sort $(wildcard cli/*.c))
@@ -132,6 +133,10 @@ $(IBSNAP): $(CLI_SRCS) cli/cli.h
 	$(CC) $(CFLAGS) $(CLI_CFLAGS) $(CLI_SRCS) -o $@ $(LDFLAGS)
 
 $(BUILD)/tests/unit/test_virt_ids: tests/unit/test_virt_ids.c $(VID_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $^ -o $@ $(LDFLAGS) -lcmocka
+
+$(BUILD)/tests/unit/test_wq: tests/unit/test_wq.c $(BUILD)/obj/verbs-shim/wq.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $^ -o $@ $(LDFLAGS) -lcmocka
 

@@ -27,8 +27,8 @@ void isn_ah_attr_to_virt(struct ibv_ah_attr *attr)
 
 const struct isn_vid_peer *isn_ah_attr_peer(const struct ibv_ah_attr *attr)
 {
-	return isn_vid_peer_find(attr->is_global ? &attr->grh.dgid : NULL,
-				 attr->dlid);
+	return isn_vid_peer_get(attr->is_global ? &attr->grh.dgid : NULL,
+				attr->dlid);
 }
 
 ISN_EXPORT struct ibv_ah *ibv_create_ah(struct ibv_pd *ibpd,
@@ -46,10 +46,10 @@ ISN_EXPORT struct ibv_ah *ibv_create_ah(struct ibv_pd *ibpd,
 	if (!ah)
 		return NULL;
 	ra = *attr;
-	if (isn_vid_active()) {
+	ah->attr = *attr;
+	ah->peer = isn_ah_attr_peer(attr);
+	if (isn_slow_get() & ISN_SLOW_XLATE)
 		isn_ah_attr_to_real(attr, &ra);
-		ah->peer = isn_ah_attr_peer(attr);
-	}
 	ah->real = isn_g.ops.create_ah(pd->real, &ra);
 	if (!ah->real) {
 		free(ah);
@@ -58,6 +58,7 @@ ISN_EXPORT struct ibv_ah *ibv_create_ah(struct ibv_pd *ibpd,
 	ah->ibah.context = ibpd->context;
 	ah->ibah.pd = ibpd;
 	ah->ibah.handle = ah->real->handle;
+	isn_obj_add(ISN_OBJ_AH, &ah->entry);
 	return &ah->ibah;
 }
 
@@ -69,9 +70,10 @@ ISN_EXPORT int ibv_destroy_ah(struct ibv_ah *ibah)
 	if (!ah)
 		return ISN_REAL(int (*)(struct ibv_ah *), "ibv_destroy_ah",
 				"IBVERBS_1.1")(ibah);
-	ret = isn_g.ops.destroy_ah(ah->real);
+	ret = ah->real ? isn_g.ops.destroy_ah(ah->real) : 0;
 	if (ret)
 		return ret;
+	isn_obj_del(&ah->entry);
 	free(ah);
 	return 0;
 }

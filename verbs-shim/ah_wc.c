@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ibv_init_ah_from_wc / ibv_create_ah_from_wc on virtual contexts: the
- * reply address of a received UD message.  The GRH in the receive buffer is
- * written by the HCA, so its GIDs are real and are made virtual here; the
- * WC's slid is virtual already (poll_cq translated it).
+ * reply address of a received UD message.  poll_cq has made the GIDs of the
+ * GRH in the receive buffer virtual already (wc.c), and the WC's slid.
  */
 #include <endian.h>
 #include <errno.h>
@@ -29,7 +28,7 @@ static bool grh_ipv4_ok(const uint8_t *ip)
 	return sum == 0xffff;
 }
 
-static bool grh_is_ipv4(const struct ibv_grh *grh)
+bool isn_grh_is_ipv4(const struct ibv_grh *grh)
 {
 	const uint8_t *ip = (const uint8_t *)grh + 20;
 	bool v6 = be32toh(grh->version_tclass_flow) >> 28 == 6;
@@ -78,7 +77,7 @@ static int ah_grh_from_wc(struct ibv_context *ctx, uint8_t port,
 	bool v2 = true;
 	int idx;
 
-	if (grh_is_ipv4(grh)) {
+	if (isn_grh_is_ipv4(grh)) {
 		ipv4_mapped(&local, ip + 16); /* daddr */
 		ipv4_mapped(&remote, ip + 12); /* saddr */
 		ah->grh.hop_limit = ip[8];
@@ -99,8 +98,7 @@ static int ah_grh_from_wc(struct ibv_context *ctx, uint8_t port,
 		errno = EINVAL; /* multicast: not in the GID table */
 		return -1;
 	}
-	isn_vid_gid_local_new(&local, &local);
-	isn_vid_gid_remote_to_virt(&remote, &ah->grh.dgid);
+	ah->grh.dgid = remote;
 	idx = sgid_index(ctx, port, &local, v2);
 	if (idx < 0)
 		return -1;

@@ -174,6 +174,6 @@ ISN_EXPORT void ibv_ack_async_event(struct ibv_async_event *event)
 	else if (kind)
 		ISN_REAL(void (*)(struct ibv_async_event *),
 			 "ibv_ack_async_event", "IBVERBS_1.1")
-		(event);
+	(event);
 	/* port and device events need no acknowledgement */
 }

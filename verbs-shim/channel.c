@@ -14,7 +14,7 @@
 
 #include "shim.h"
 
-static void channel_drain(void *arg)
+void isn_channel_drain(void *arg)
 {
 	struct isn_channel *ch = arg;
 	struct ibv_cq *rcq;
@@ -24,6 +24,7 @@ static void channel_drain(void *arg)
 		struct isn_cq *cq = cq_context;
 		uint64_t id = cq->reg.id;
 
+		cq->armed = 0;
 		isn_g.ops.ack_cq_events(rcq, 1);
 		isn_pipe_put(ch->wfd, &id, sizeof(id));
 	}
@@ -45,13 +46,15 @@ static struct ibv_comp_channel *channel_create(struct isn_context *ictx)
 	if (!ret)
 		ret = isn_fd_nonblock(fds[1]);
 	if (!ret)
-		ret = isn_ev_watch(ch->real->fd, channel_drain, ch, &ch->watch);
+		ret = isn_ev_watch(ch->real->fd, isn_channel_drain, ch,
+				   &ch->watch);
 	if (ret)
 		goto err_fds;
 	ch->ibch.context = &ictx->vctx.context;
 	ch->ibch.fd = fds[0];
 	ch->ibch.refcnt = 0;
 	ch->wfd = fds[1];
+	isn_obj_add(ISN_OBJ_CHANNEL, &ch->entry);
 	return &ch->ibch;
 
 err_fds:
@@ -96,12 +99,16 @@ ISN_EXPORT int ibv_destroy_comp_channel(struct ibv_comp_channel *channel)
 	}
 	pthread_mutex_unlock(&vctx->mutex);
 
-	isn_ev_unwatch(ch->watch);
-	ret = isn_g.ops.destroy_comp_channel(ch->real);
-	if (ret) {
-		isn_ev_watch(ch->real->fd, channel_drain, ch, &ch->watch);
-		return ret;
+	if (ch->real) {
+		isn_ev_unwatch(ch->watch);
+		ret = isn_g.ops.destroy_comp_channel(ch->real);
+		if (ret) {
+			isn_ev_watch(ch->real->fd, isn_channel_drain, ch,
+				     &ch->watch);
+			return ret;
+		}
 	}
+	isn_obj_del(&ch->entry);
 	close(ch->ibch.fd);
 	close(ch->wfd);
 	free(ch);

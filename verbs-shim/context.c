@@ -35,6 +35,21 @@ void isn_ctx_set_ops(struct isn_context *ictx)
 	v->context.abi_compat = __VERBS_ABI_IS_EXTENDED;
 }
 
+/* Test mode by node: this node's offsets come from its real LID or GID. */
+static void ctx_test_node(struct isn_context *ictx)
+{
+	struct ibv_port_attr pa;
+	union ibv_gid gid;
+
+	memset(&pa, 0, sizeof(pa));
+	if (isn_g.ops.query_port(ictx->real, 1, &pa))
+		return;
+	if (pa.lid)
+		isn_vid_test_set_local(pa.lid);
+	else if (!isn_g.ops.query_gid(ictx->real, 1, 0, &gid))
+		isn_vid_test_set_local(gid.raw[15]);
+}
+
 ISN_EXPORT struct ibv_context *ibv_open_device(struct ibv_device *device)
 {
 	struct isn_device *d = isn_dev_of(device);
@@ -71,6 +86,9 @@ ISN_EXPORT struct ibv_context *ibv_open_device(struct ibv_device *device)
 		errno = ret;
 		return NULL;
 	}
+	if (isn_vid_test_mode())
+		ctx_test_node(ictx);
+	isn_obj_add(ISN_OBJ_CTX, &ictx->entry);
 	return ctx;
 }
 
@@ -81,8 +99,10 @@ ISN_EXPORT int ibv_close_device(struct ibv_context *context)
 	if (!ictx)
 		return ISN_REAL(int (*)(struct ibv_context *),
 				"ibv_close_device", "IBVERBS_1.1")(context);
+	isn_obj_del(&ictx->entry);
 	isn_async_close(ictx);
-	isn_g.ops.close_device(ictx->real);
+	if (ictx->real)
+		isn_g.ops.close_device(ictx->real);
 	pthread_mutex_destroy(&context->mutex);
 	free(ictx);
 	return 0;
@@ -137,7 +157,7 @@ int isn_query_port_ex(struct ibv_context *context, uint8_t port_num,
 	ret = isn_g.ops.query_port(ictx->real, port_num, &full);
 	if (ret)
 		return ret;
-	if (isn_vid_active())
+	if (isn_slow_get() & ISN_SLOW_XLATE)
 		full.lid = isn_vid_local_new(ISN_VID_LID, full.lid);
 	if (attr_len > sizeof(full)) {
 		memset((char *)attr + sizeof(full), 0, attr_len - sizeof(full));

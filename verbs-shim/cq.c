@@ -7,35 +7,57 @@
 #include <stdlib.h>
 
 #include "shim.h"
+#include "../drain/ckpt.h"
 
 int isn_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 {
 	struct isn_cq *cq = isn_to_cq(ibcq);
-	int got = cq->poll(cq->real, n, wc);
+	int got;
 
-	if (isn_unlikely(isn_vid_active()) && got > 0)
-		isn_wc_to_virt(wc, got);
+	isn_cq_enter(cq);
+	if (isn_unlikely(isn_slow_get())) {
+		isn_cq_leave(cq);
+		return isn_poll_cq_slow(cq, n, wc);
+	}
+	got = cq->poll(cq->real, n, wc);
+	if (cq->track && got > 0 && isn_wc_any_recv(wc, got))
+		isn_cq_track(cq, wc, got);
+	isn_cq_leave(cq);
+	return got;
+}
+
+int isn_poll_cq_slow(struct isn_cq *cq, int n, struct ibv_wc *wc)
+{
+	int got;
+
+	if (isn_slow_get() & (ISN_SLOW_CKPT_POLL | ISN_SLOW_SAVED))
+		return isn_ckpt_poll(cq, n, wc);
+	isn_cq_enter(cq);
+	if (isn_slow_get() & (ISN_SLOW_CKPT_POLL | ISN_SLOW_SAVED)) {
+		isn_cq_leave(cq);
+		return isn_ckpt_poll(cq, n, wc);
+	}
+	got = cq->poll(cq->real, n, wc);
+	if (got > 0)
+		isn_wc_done(cq, wc, got);
+	isn_cq_leave(cq);
 	return got;
 }
 
 int isn_req_notify_cq(struct ibv_cq *ibcq, int solicited_only)
 {
-	struct ibv_cq *real = isn_to_cq(ibcq)->real;
+	struct isn_cq *cq = isn_to_cq(ibcq);
+	int ret;
 
-	return real->context->ops.req_notify_cq(real, solicited_only);
-}
-
-void isn_wc_to_virt(struct ibv_wc *wc, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++) {
-		wc[i].qp_num = isn_vid_local_to_virt(ISN_VID_QPN, wc[i].qp_num);
-		wc[i].src_qp =
-			isn_vid_remote_to_virt(NULL, ISN_VID_QPN, wc[i].src_qp);
-		wc[i].slid =
-			isn_vid_remote_to_virt(NULL, ISN_VID_LID, wc[i].slid);
+	isn_cq_enter(cq);
+	if (isn_unlikely(isn_slow_get() & ISN_SLOW_CKPT_POLL)) {
+		isn_cq_leave(cq);
+		return isn_ckpt_req_notify(cq, solicited_only);
 	}
+	cq->armed = solicited_only ? 2 : 1;
+	ret = cq->real->context->ops.req_notify_cq(cq->real, solicited_only);
+	isn_cq_leave(cq);
+	return ret;
 }
 
 /* Fill the virtual CQ once the backend one exists. */
@@ -54,12 +76,14 @@ void isn_cq_init(struct isn_cq *cq, struct ibv_context *context,
 	pthread_mutex_init(&c->mutex, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	cq->poll = cq->real->context->ops.poll_cq;
+	pthread_mutex_init(&cq->lock, NULL);
 	if (channel) {
 		pthread_mutex_lock(&context->mutex);
 		channel->refcnt++;
 		pthread_mutex_unlock(&context->mutex);
 	}
 	isn_reg_add(&cq->reg, ISN_KIND_CQ);
+	isn_obj_add(ISN_OBJ_CQ, &cq->entry);
 }
 
 ISN_EXPORT struct ibv_cq *ibv_create_cq(struct ibv_context *context, int cqe,
@@ -90,6 +114,8 @@ ISN_EXPORT struct ibv_cq *ibv_create_cq(struct ibv_context *context, int cqe,
 		free(cq);
 		return NULL;
 	}
+	cq->cqe = cqe;
+	cq->comp_vector = comp_vector;
 	isn_cq_init(cq, context, channel, cq_context);
 	return (struct ibv_cq *)&cq->ibcq;
 }
@@ -102,9 +128,13 @@ ISN_EXPORT int ibv_resize_cq(struct ibv_cq *ibcq, int cqe)
 	if (!cq)
 		return ISN_REAL(int (*)(struct ibv_cq *, int), "ibv_resize_cq",
 				"IBVERBS_1.1")(ibcq, cqe);
+	if (!cq->real)
+		return EBUSY; /* a checkpoint released it */
 	ret = isn_g.ops.resize_cq(cq->real, cqe);
-	if (!ret)
+	if (!ret) {
 		ibcq->cqe = cq->real->cqe;
+		cq->cqe = cqe;
+	}
 	return ret;
 }
 
@@ -117,9 +147,10 @@ ISN_EXPORT int ibv_destroy_cq(struct ibv_cq *ibcq)
 	if (!cq)
 		return ISN_REAL(int (*)(struct ibv_cq *), "ibv_destroy_cq",
 				"IBVERBS_1.1")(ibcq);
-	ret = isn_g.ops.destroy_cq(cq->real);
+	ret = cq->real ? isn_g.ops.destroy_cq(cq->real) : 0;
 	if (ret)
 		return ret;
+	isn_obj_del(&cq->entry);
 	isn_ev_barrier();
 	isn_reg_del(&cq->reg);
 	isn_wait_acks(&ibcq->mutex, &ibcq->cond, &ibcq->comp_events_completed,
@@ -133,6 +164,8 @@ ISN_EXPORT int ibv_destroy_cq(struct ibv_cq *ibcq)
 	}
 	pthread_mutex_destroy(&ibcq->mutex);
 	pthread_cond_destroy(&ibcq->cond);
+	isn_cq_saved_free(cq);
+	pthread_mutex_destroy(&cq->lock);
 	free(cq);
 	return 0;
 }

@@ -75,7 +75,7 @@ ISN_EXPORT void ibv_unimport_pd(struct ibv_pd *pd)
 {
 	if (!isn_pd_of(pd))
 		ISN_REAL(void (*)(struct ibv_pd *), "ibv_unimport_pd", V1_10)
-		(pd);
+	(pd);
 }
 
 ISN_EXPORT struct ibv_mr *ibv_import_mr(struct ibv_pd *pd, uint32_t mr_handle)
@@ -92,7 +92,7 @@ ISN_EXPORT void ibv_unimport_mr(struct ibv_mr *mr)
 {
 	if (!isn_mr_of(mr))
 		ISN_REAL(void (*)(struct ibv_mr *), "ibv_unimport_mr", V1_10)
-		(mr);
+	(mr);
 }
 
 ISN_EXPORT struct ibv_dm *ibv_import_dm(struct ibv_context *context,
@@ -111,7 +111,7 @@ ISN_EXPORT void ibv_unimport_dm(struct ibv_dm *dm)
 	if (!isn_ctx_of(dm->context))
 		ISN_REAL(void (*)(struct ibv_dm *), "ibv_unimport_dm",
 			 "IBVERBS_1.13")
-		(dm);
+	(dm);
 }
 
 ISN_EXPORT int ibv_query_ece(struct ibv_qp *qp, struct ibv_ece *ece)

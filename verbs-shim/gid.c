@@ -22,7 +22,7 @@ static int gid_entry(struct isn_context *ictx, uint32_t port, uint32_t index,
 		return ret;
 	if (!memcmp(&e->gid, &zero, sizeof(zero)))
 		return ENODATA;
-	if (isn_vid_active())
+	if (isn_slow_get() & ISN_SLOW_XLATE)
 		isn_vid_gid_local_new(&e->gid, &e->gid);
 	return 0;
 }
@@ -41,7 +41,7 @@ ISN_EXPORT int ibv_query_gid(struct ibv_context *context, uint8_t port_num,
 	ret = isn_g.ops.query_gid(ictx->real, port_num, index, gid);
 	if (ret)
 		return -1;
-	if (isn_vid_active())
+	if (isn_slow_get() & ISN_SLOW_XLATE)
 		isn_vid_gid_local_new(gid, gid);
 	return 0;
 }

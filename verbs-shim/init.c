@@ -14,6 +14,7 @@
 #include "shim.h"
 
 struct isn_shim isn_g;
+_Atomic uint32_t isn_slow;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_err;
@@ -61,12 +62,32 @@ static const struct isn_hca_ops *pick_backend(void)
 	return isn_fake_ops_load();
 }
 
-static void do_init(void)
+void isn_slow_sync_xlate(void)
+{
+	if (isn_vid_active())
+		atomic_fetch_or(&isn_slow, ISN_SLOW_XLATE);
+}
+
+static int test_remap_mode(void)
 {
 	const char *remap = getenv("IBSNAP_TEST_REMAP");
+
+	if (!remap || !*remap || !strcmp(remap, "0"))
+		return ISN_VID_TEST_OFF;
+	if (!strcmp(remap, "1"))
+		return ISN_VID_TEST_UNIFORM;
+	if (!strcmp(remap, "node"))
+		return ISN_VID_TEST_NODE;
+	isn_log("IBSNAP_TEST_REMAP=%s: expected 1 or node", remap);
+	return ISN_VID_TEST_OFF;
+}
+
+static void do_init(void)
+{
 	const struct isn_hca_ops *ops;
 
-	isn_vid_init(remap && !strcmp(remap, "1"));
+	isn_vid_init(test_remap_mode());
+	isn_slow_sync_xlate();
 	ops = pick_backend();
 	if (!ops) {
 		init_err = errno ? errno : ENODEV;

@@ -28,6 +28,7 @@ ISN_EXPORT struct ibv_pd *ibv_alloc_pd(struct ibv_context *context)
 	}
 	pd->ibpd.context = context;
 	pd->ibpd.handle = pd->real->handle;
+	isn_obj_add(ISN_OBJ_PD, &pd->entry);
 	return &pd->ibpd;
 }
 
@@ -39,9 +40,10 @@ ISN_EXPORT int ibv_dealloc_pd(struct ibv_pd *ibpd)
 	if (!pd)
 		return ISN_REAL(int (*)(struct ibv_pd *), "ibv_dealloc_pd",
 				"IBVERBS_1.1")(ibpd);
-	ret = isn_g.ops.dealloc_pd(pd->real);
+	ret = pd->real ? isn_g.ops.dealloc_pd(pd->real) : 0;
 	if (ret)
 		return ret;
+	isn_obj_del(&pd->entry);
 	free(pd);
 	return 0;
 }
@@ -75,6 +77,8 @@ ISN_EXPORT struct ibv_mr *ibv_reg_mr_iova2(struct ibv_pd *ibpd, void *addr,
 	mr->ibmr.lkey = isn_vid_local_new(ISN_VID_LKEY, mr->real->lkey);
 	mr->ibmr.rkey = isn_vid_local_new(ISN_VID_RKEY, mr->real->rkey);
 	mr->access = access;
+	mr->iova = iova;
+	isn_obj_add(ISN_OBJ_MR, &mr->entry);
 	return &mr->ibmr;
 }
 
@@ -109,9 +113,10 @@ ISN_EXPORT int ibv_dereg_mr(struct ibv_mr *ibmr)
 	if (!mr)
 		return ISN_REAL(int (*)(struct ibv_mr *), "ibv_dereg_mr",
 				"IBVERBS_1.1")(ibmr);
-	ret = isn_g.ops.dereg_mr(mr->real);
+	ret = mr->real ? isn_g.ops.dereg_mr(mr->real) : 0;
 	if (ret)
 		return ret;
+	isn_obj_del(&mr->entry);
 	isn_vid_local_forget(ISN_VID_LKEY, mr->ibmr.lkey);
 	isn_vid_local_forget(ISN_VID_RKEY, mr->ibmr.rkey);
 	free(mr);

@@ -59,9 +59,32 @@ static void qp_init(struct isn_qp *qp, struct ibv_context *context,
 	pthread_cond_init(&v->cond, NULL);
 	qp->post_send = qp->real->context->ops.post_send;
 	qp->post_recv = qp->real->context->ops.post_recv;
-	/* a rebuild after restart re-creates the QP, so this is set again */
-	qp->xlate_send = v->qp_type == IBV_QPT_UD || isn_vid_active();
+	isn_qp_set_xlate(qp);
 	isn_reg_add(&qp->reg, ISN_KIND_QP);
+}
+
+void isn_qp_set_xlate(struct isn_qp *qp)
+{
+	bool ids = isn_slow_get() & ISN_SLOW_XLATE;
+
+	qp->xlate_send = qp->qp.qp_type == IBV_QPT_UD || ids;
+	qp->xlate_recv = ids;
+}
+
+/* The log of posted receives, sized from the capabilities the backend gave. */
+static int qp_logs_init(struct isn_qp *qp, const struct ibv_qp_cap *cap)
+{
+	struct isn_cq *rcq = isn_cq_of(qp->qp.recv_cq);
+	uint32_t rdepth = qp->qp.srq ? 2 : cap->max_recv_wr;
+	int ret;
+
+	/* receives consumed but not polled yet are still in the log */
+	if (rcq && !qp->qp.srq)
+		rdepth += rcq->cqe;
+	ret = isn_wq_init(&qp->rq, rdepth, cap->max_recv_sge);
+	if (!ret && rcq)
+		rcq->track = true;
+	return ret;
 }
 
 static struct ibv_qp *qp_create(struct isn_context *ictx,
@@ -87,15 +110,19 @@ static struct ibv_qp *qp_create(struct isn_context *ictx,
 		goto err;
 	}
 	attr->cap = ra.cap;
+	qp->init = *attr;
 	qp_init(qp, &ictx->vctx.context, attr);
-	if (attr->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS) {
+	ret = qp_logs_init(qp, &ra.cap);
+	if (!ret)
+		ret = isn_qptab_add(qp);
+	if (!ret && (attr->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS))
 		ret = isn_wr_setup(qp, attr->send_ops_flags);
-		if (ret) {
-			ibv_destroy_qp(&qp->qp);
-			errno = ret;
-			return NULL;
-		}
+	if (ret) {
+		ibv_destroy_qp(&qp->qp);
+		errno = ret;
+		return NULL;
 	}
+	isn_obj_add(ISN_OBJ_QP, &qp->entry);
 	return &qp->qp;
 err:
 	free(qp);
@@ -151,11 +178,19 @@ ISN_EXPORT int ibv_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
 		return ISN_REAL(
 			int (*)(struct ibv_qp *, struct ibv_qp_attr *, int),
 			"ibv_modify_qp", "IBVERBS_1.1")(ibqp, attr, attr_mask);
+	if (!qp->real) { /* released by a checkpoint: applied at rebuild */
+		if (attr_mask & IBV_QP_STATE)
+			ibqp->state = attr->qp_state;
+		isn_qp_attr_keep(qp, attr, attr_mask);
+		return 0;
+	}
 	ra = *attr;
-	if (isn_vid_active()) {
+	isn_qp_access_to_real(qp, &ra, attr_mask);
+	if (attr_mask & IBV_QP_AV)
+		qp->peer = isn_ah_attr_peer(&attr->ah_attr);
+	if (isn_slow_get() & ISN_SLOW_XLATE) {
 		if (attr_mask & IBV_QP_AV) {
 			isn_ah_attr_to_real(&attr->ah_attr, &ra.ah_attr);
-			qp->peer = isn_ah_attr_peer(&attr->ah_attr);
 		}
 		if (attr_mask & IBV_QP_ALT_PATH)
 			isn_ah_attr_to_real(&attr->alt_ah_attr,
@@ -169,6 +204,7 @@ ISN_EXPORT int ibv_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
 		return ret;
 	if (attr_mask & IBV_QP_STATE)
 		ibqp->state = attr->qp_state;
+	isn_qp_attr_keep(qp, attr, attr_mask);
 	return 0;
 }
 
@@ -183,12 +219,16 @@ ISN_EXPORT int ibv_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
 					int, struct ibv_qp_init_attr *),
 				"ibv_query_qp", "IBVERBS_1.1")(
 			ibqp, attr, attr_mask, init_attr);
+	if (!qp->real) /* released by a checkpoint: what the program set */
+		return isn_qp_query_kept(qp, attr, attr_mask, init_attr);
 	ret = isn_g.ops.query_qp(qp->real, attr, attr_mask, init_attr);
 	if (ret)
 		return ret;
+	if (attr_mask & IBV_QP_ACCESS_FLAGS)
+		attr->qp_access_flags = qp->attr.qp_access_flags;
 	if (attr_mask & IBV_QP_STATE)
 		ibqp->state = attr->qp_state;
-	if (isn_vid_active()) {
+	if (isn_slow_get() & ISN_SLOW_XLATE) {
 		isn_ah_attr_to_virt(&attr->ah_attr);
 		isn_ah_attr_to_virt(&attr->alt_ah_attr);
 		attr->dest_qp_num = isn_vid_remote_to_virt(
@@ -209,15 +249,18 @@ ISN_EXPORT int ibv_destroy_qp(struct ibv_qp *ibqp)
 	if (!qp)
 		return ISN_REAL(int (*)(struct ibv_qp *), "ibv_destroy_qp",
 				"IBVERBS_1.1")(ibqp);
-	ret = isn_g.ops.destroy_qp(qp->real);
+	ret = isn_qp_destroy_real(qp);
 	if (ret)
 		return ret;
+	isn_obj_del(&qp->entry);
 	isn_ev_barrier();
 	isn_reg_del(&qp->reg);
 	isn_wait_acks(&ibqp->mutex, &ibqp->cond, &ibqp->events_completed,
 		      qp->reg.async_reported);
 	isn_vid_local_forget(ISN_VID_QPN, ibqp->qp_num);
 	isn_wr_free(qp);
+	isn_wq_free(&qp->rq);
+	free(qp->ck);
 	pthread_mutex_destroy(&ibqp->mutex);
 	pthread_cond_destroy(&ibqp->cond);
 	free(qp);

@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The data path of QPs and SRQs.  The common case (RC/UC, IDs not
- * remapped) is one branch and a call through the backend's own op.  A UD
- * send names a virtual AH, and remapped IDs need translating: such lists are
- * copied to the stack in batches, never to the heap, and posted batch by
- * batch; a failure reports the application's own WR in *bad_wr.
+ * The data path of QPs and SRQs.  The common case (one WR, IDs not
+ * remapped, no checkpoint under way) counts itself into the send queue's
+ * gate, or reserves and fills a slot of the receive log (wq.h), calls the
+ * backend's own op, and counts itself out or stamps the slot.
+ * Everything else (lists, UD, remapped IDs, a held queue) takes the general
+ * path: WR lists that need translating are copied to the stack in batches,
+ * never to the heap, and posted batch by batch; a failure reports the
+ * application's own WR in *bad_wr.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "shim.h"
+#include "../drain/ckpt.h"
 
 #define BATCH_WR 16
 #define BATCH_SGE 128
@@ -31,31 +35,9 @@ static void sges_to_real(struct ibv_sge *dst, const struct ibv_sge *src, int n)
 	}
 }
 
-/* Backend's copy of send WR @in, into @b (which has room for it). */
-static void send_wr_to_real(struct isn_qp *qp, struct send_batch *b,
-			    struct ibv_send_wr *in, bool ids)
+static void send_ids_to_real(struct isn_qp *qp, struct ibv_send_wr *out,
+			     const struct ibv_send_wr *in)
 {
-	struct ibv_send_wr *out = &b->wr[b->nwr];
-
-	*out = *in;
-	out->next = NULL;
-	if (b->nwr)
-		b->wr[b->nwr - 1].next = out;
-	b->orig[b->nwr++] = in;
-	if (qp->qp.qp_type == IBV_QPT_UD) {
-		out->wr.ud.ah = isn_to_ah(in->wr.ud.ah)->real;
-		if (ids)
-			out->wr.ud.remote_qpn = isn_vid_remote_to_real(
-				isn_to_ah(in->wr.ud.ah)->peer, ISN_VID_QPN,
-				in->wr.ud.remote_qpn);
-	}
-	if (!ids)
-		return;
-	if (!(in->send_flags & IBV_SEND_INLINE) && in->num_sge > 0) {
-		out->sg_list = &b->sge[b->nsge];
-		sges_to_real(out->sg_list, in->sg_list, in->num_sge);
-		b->nsge += in->num_sge;
-	}
 	switch (in->opcode) {
 	case IBV_WR_RDMA_WRITE:
 	case IBV_WR_RDMA_WRITE_WITH_IMM:
@@ -73,25 +55,77 @@ static void send_wr_to_real(struct isn_qp *qp, struct send_batch *b,
 	}
 }
 
+/* Backend's copy of send WR @in, into @b (which has room for it). */
+static void send_wr_to_real(struct isn_qp *qp, struct send_batch *b,
+			    struct ibv_send_wr *in, bool ids)
+{
+	struct ibv_send_wr *out = &b->wr[b->nwr];
+
+	*out = *in;
+	out->next = NULL;
+	if (b->nwr)
+		b->wr[b->nwr - 1].next = out;
+	b->orig[b->nwr++] = in;
+	if (qp->qp.qp_type == IBV_QPT_UD) {
+		struct isn_ah *ah = in->wr.ud.ah ? isn_to_ah(in->wr.ud.ah) :
+						   NULL;
+
+		out->wr.ud.ah = ah ? ah->real : NULL;
+		if (ids && ah)
+			out->wr.ud.remote_qpn = isn_vid_remote_to_real(
+				ah->peer, ISN_VID_QPN, in->wr.ud.remote_qpn);
+	}
+	if (!ids)
+		return;
+	if (!(in->send_flags & IBV_SEND_INLINE) && in->num_sge > 0) {
+		out->sg_list = &b->sge[b->nsge];
+		sges_to_real(out->sg_list, in->sg_list, in->num_sge);
+		b->nsge += in->num_sge;
+	}
+	send_ids_to_real(qp, out, in);
+}
+
+/* The send gate (wq.h); false if the queue is held (counted out again). */
+static inline bool sq_enter(struct isn_qp *qp)
+{
+	atomic_fetch_add(&qp->sq.begun, 1);
+	if (isn_likely(!(isn_slow_get() & ISN_SLOW_HOLD_SEND)))
+		return true;
+	atomic_fetch_add(&qp->sq.done, 1);
+	return false;
+}
+
+static inline void sq_leave(struct isn_qp *qp)
+{
+	atomic_fetch_add_explicit(&qp->sq.done, 1, memory_order_release);
+}
+
+/* Post batch @b; -1 (nothing posted) if the queue is held, unless @force. */
 static int send_flush(struct isn_qp *qp, struct send_batch *b,
-		      struct ibv_send_wr **bad_wr)
+		      struct ibv_send_wr **bad_wr, bool force)
 {
 	struct ibv_send_wr *bad = NULL;
 	int ret;
 
 	if (!b->nwr)
 		return 0;
+	if (!sq_enter(qp) && !force) {
+		b->nwr = b->nsge = 0;
+		return -1;
+	}
 	ret = qp->post_send(qp->real, b->wr, &bad);
+	sq_leave(qp);
 	if (ret)
 		*bad_wr = bad ? b->orig[bad - b->wr] : b->orig[0];
 	b->nwr = b->nsge = 0;
 	return ret;
 }
 
-static int post_send_xlate(struct isn_qp *qp, struct ibv_send_wr *wr,
-			   struct ibv_send_wr **bad_wr)
+int isn_post_send_list(struct isn_qp *qp, struct ibv_send_wr *wr,
+		       struct ibv_send_wr **bad_wr, bool force)
 {
-	bool ids = isn_vid_active();
+	bool ids = isn_slow_get() & ISN_SLOW_XLATE;
+	struct ibv_send_wr *first = wr;
 	struct send_batch b;
 	int ret;
 
@@ -104,23 +138,38 @@ static int post_send_xlate(struct isn_qp *qp, struct ibv_send_wr *wr,
 			return EINVAL;
 		}
 		if (b.nwr == BATCH_WR || b.nsge + nsge > BATCH_SGE) {
-			ret = send_flush(qp, &b, bad_wr);
+			ret = send_flush(qp, &b, bad_wr, force);
+			if (ret < 0)
+				return isn_ckpt_post_send(qp, first, bad_wr);
 			if (ret)
 				return ret;
+			first = wr;
 		}
 		send_wr_to_real(qp, &b, wr, ids);
 	}
-	return send_flush(qp, &b, bad_wr);
+	ret = send_flush(qp, &b, bad_wr, force);
+	return ret < 0 ? isn_ckpt_post_send(qp, first, bad_wr) : ret;
+}
+
+int isn_post_send_slow(struct isn_qp *qp, struct ibv_send_wr *wr,
+		       struct ibv_send_wr **bad_wr)
+{
+	if (isn_slow_get() & ISN_SLOW_HOLD_SEND)
+		return isn_ckpt_post_send(qp, wr, bad_wr);
+	return isn_post_send_list(qp, wr, bad_wr, false);
 }
 
 int isn_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 		  struct ibv_send_wr **bad_wr)
 {
 	struct isn_qp *qp = isn_to_qp(ibqp);
+	int ret;
 
-	if (isn_unlikely(qp->xlate_send))
-		return post_send_xlate(qp, wr, bad_wr);
-	return qp->post_send(qp->real, wr, bad_wr);
+	if (isn_unlikely(qp->xlate_send || !sq_enter(qp)))
+		return isn_post_send_slow(qp, wr, bad_wr);
+	ret = qp->post_send(qp->real, wr, bad_wr);
+	sq_leave(qp);
+	return ret;
 }
 
 struct recv_batch {
@@ -130,48 +179,70 @@ struct recv_batch {
 	int nwr, nsge;
 };
 
-/* Post @b to the QP's receive queue, or to the SRQ if @qp is NULL. */
+/* Log and post @b to the QP's receive queue, or to the SRQ if @qp is NULL;
+ * -1 if the queue is held (as send_flush). */
 static int recv_flush(struct isn_qp *qp, struct isn_srq *srq,
-		      struct recv_batch *b, struct ibv_recv_wr **bad_wr)
+		      struct recv_batch *b, struct ibv_recv_wr **bad_wr,
+		      bool force)
 {
+	struct isn_wq *wq = qp ? &qp->rq : &srq->rq;
 	struct ibv_recv_wr *bad = NULL;
-	int ret;
+	uint64_t seq;
+	int i, ok, ret;
 
 	if (!b->nwr)
 		return 0;
+	seq = isn_wq_reserve(wq, b->nwr);
+	if (!force && (isn_slow_get() & ISN_SLOW_HOLD_RECV)) {
+		for (i = 0; i < b->nwr; i++)
+			isn_wq_stamp(isn_wq_ent(wq, seq + i), seq + i, false);
+		b->nwr = b->nsge = 0;
+		return -1;
+	}
+	for (i = 0; i < b->nwr; i++)
+		isn_wq_log_recv(isn_wq_ent(wq, seq + i), wq, b->orig[i]);
 	if (qp)
 		ret = qp->post_recv(qp->real, b->wr, &bad);
 	else
 		ret = srq->post_recv(srq->real, b->wr, &bad);
+	ok = ret ? (bad ? bad - b->wr : 0) : b->nwr;
+	for (i = 0; i < b->nwr; i++)
+		isn_wq_stamp(isn_wq_ent(wq, seq + i), seq + i, i < ok);
 	if (ret)
-		*bad_wr = bad ? b->orig[bad - b->wr] : b->orig[0];
+		*bad_wr = b->orig[ok];
 	b->nwr = b->nsge = 0;
 	return ret;
 }
 
-static bool recv_batch_add(struct recv_batch *b, struct ibv_recv_wr *in)
+static bool recv_batch_add(struct recv_batch *b, struct ibv_recv_wr *in,
+			   bool ids)
 {
 	struct ibv_recv_wr *out;
-	int n = in->num_sge > 0 ? in->num_sge : 0;
+	int n = ids && in->num_sge > 0 ? in->num_sge : 0;
 
 	if (b->nwr == BATCH_WR || b->nsge + n > BATCH_SGE)
 		return false;
 	out = &b->wr[b->nwr];
 	*out = *in;
 	out->next = NULL;
-	out->sg_list = &b->sge[b->nsge];
-	sges_to_real(out->sg_list, in->sg_list, n);
-	b->nsge += n;
+	if (ids) {
+		out->sg_list = &b->sge[b->nsge];
+		sges_to_real(out->sg_list, in->sg_list, n);
+		b->nsge += n;
+	}
 	if (b->nwr)
 		b->wr[b->nwr - 1].next = out;
 	b->orig[b->nwr++] = in;
 	return true;
 }
 
-static int post_recv_xlate(struct isn_qp *qp, struct isn_srq *srq,
-			   struct ibv_recv_wr *wr, struct ibv_recv_wr **bad_wr)
+int isn_post_recv_list(struct isn_qp *qp, struct isn_srq *srq,
+		       struct ibv_recv_wr *wr, struct ibv_recv_wr **bad_wr,
+		       bool force)
 {
+	bool ids = isn_slow_get() & ISN_SLOW_XLATE;
 	struct recv_batch b = { .nwr = 0 };
+	struct ibv_recv_wr *first = wr;
 	int ret;
 
 	for (; wr; wr = wr->next) {
@@ -179,14 +250,55 @@ static int post_recv_xlate(struct isn_qp *qp, struct isn_srq *srq,
 			*bad_wr = wr;
 			return EINVAL;
 		}
-		if (recv_batch_add(&b, wr))
+		if (recv_batch_add(&b, wr, ids))
 			continue;
-		ret = recv_flush(qp, srq, &b, bad_wr);
+		ret = recv_flush(qp, srq, &b, bad_wr, force);
+		if (ret < 0)
+			return isn_ckpt_post_recv(qp, srq, first, bad_wr);
 		if (ret)
 			return ret;
-		recv_batch_add(&b, wr);
+		first = wr;
+		recv_batch_add(&b, wr, ids);
 	}
-	return recv_flush(qp, srq, &b, bad_wr);
+	ret = recv_flush(qp, srq, &b, bad_wr, force);
+	return ret < 0 ? isn_ckpt_post_recv(qp, srq, first, bad_wr) : ret;
+}
+
+int isn_post_recv_slow(struct isn_qp *qp, struct isn_srq *srq,
+		       struct ibv_recv_wr *wr, struct ibv_recv_wr **bad_wr)
+{
+	if (isn_slow_get() & ISN_SLOW_HOLD_RECV)
+		return isn_ckpt_post_recv(qp, srq, wr, bad_wr);
+	return isn_post_recv_list(qp, srq, wr, bad_wr, false);
+}
+
+/* The fast path of post_recv and post_srq_recv; @qp NULL: @srq. */
+static inline int post_recv_fast(struct isn_qp *qp, struct isn_srq *srq,
+				 struct isn_wq *wq, bool xlate,
+				 struct ibv_recv_wr *wr,
+				 struct ibv_recv_wr **bad_wr)
+{
+	struct isn_wq_ent *e;
+	uint64_t seq;
+	int ret;
+
+	if (isn_unlikely(!wr))
+		return 0;
+	if (isn_unlikely(xlate | !!wr->next))
+		return isn_post_recv_slow(qp, srq, wr, bad_wr);
+	seq = isn_wq_reserve(wq, 1);
+	e = isn_wq_ent(wq, seq);
+	if (isn_unlikely(isn_slow_get() & ISN_SLOW_HOLD_RECV)) {
+		isn_wq_stamp(e, seq, false);
+		return isn_post_recv_slow(qp, srq, wr, bad_wr);
+	}
+	isn_wq_log_recv(e, wq, wr);
+	if (qp)
+		ret = qp->post_recv(qp->real, wr, bad_wr);
+	else
+		ret = srq->post_recv(srq->real, wr, bad_wr);
+	isn_wq_stamp(e, seq, !ret);
+	return ret;
 }
 
 int isn_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
@@ -194,9 +306,7 @@ int isn_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 {
 	struct isn_qp *qp = isn_to_qp(ibqp);
 
-	if (isn_unlikely(isn_vid_active()))
-		return post_recv_xlate(qp, NULL, wr, bad_wr);
-	return qp->post_recv(qp->real, wr, bad_wr);
+	return post_recv_fast(qp, NULL, &qp->rq, qp->xlate_recv, wr, bad_wr);
 }
 
 int isn_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
@@ -204,7 +314,5 @@ int isn_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
 {
 	struct isn_srq *srq = isn_to_srq(ibsrq);
 
-	if (isn_unlikely(isn_vid_active()))
-		return post_recv_xlate(NULL, srq, wr, bad_wr);
-	return srq->post_recv(srq->real, wr, bad_wr);
+	return post_recv_fast(NULL, srq, &srq->rq, srq->xlate, wr, bad_wr);
 }

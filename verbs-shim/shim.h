@@ -21,6 +21,7 @@
 
 #include "ibsnap/hca_ops.h"
 #include "../virt-ids/vid.h"
+#include "wq.h"
 
 #define ISN_EXPORT __attribute__((visibility("default")))
 #define isn_likely(x) __builtin_expect(!!(x), 1)
@@ -36,6 +37,37 @@ struct isn_shim {
 };
 
 extern struct isn_shim isn_g;
+
+/*
+ * The data path's one global switch: zero in a first incarnation outside a
+ * checkpoint, so post and poll take one predictable branch on it.  Posters
+ * read it after reserving their log slot and pollers after entering their
+ * CQ's gate (both seq_cst), so a checkpoint that sets a bit and then waits
+ * for the slots to be stamped (isn_wq_settle) or the gates to empty knows
+ * that nobody still uses the backend objects on the old path.
+ */
+enum {
+	ISN_SLOW_XLATE = 1 << 0, /* IDs are remapped: translate */
+	ISN_SLOW_HOLD_SEND = 1 << 1, /* quiesced: sends are queued */
+	ISN_SLOW_HOLD_RECV = 1 << 2, /* released: receives are queued */
+	ISN_SLOW_CKPT_POLL = 1 << 3, /* CQs are polled under their lock */
+	ISN_SLOW_SAVED = 1 << 4, /* some CQ holds saved completions */
+};
+
+extern _Atomic uint32_t isn_slow;
+
+static inline uint32_t isn_slow_get(void)
+{
+	return atomic_load(&isn_slow);
+}
+
+/* Set ISN_SLOW_XLATE if virt-ids has become active. */
+void isn_slow_sync_xlate(void);
+
+/* A doubly-linked list of objects (the checkpoint walks them). */
+struct isn_list {
+	struct isn_list *next, *prev;
+};
 
 /* Pick and load the backend once; 0 or a positive errno. */
 int isn_init(void);
@@ -106,6 +138,7 @@ struct isn_context {
 	struct ibv_context *real;
 	int async_wfd; /* write end of the async fd's pipe */
 	struct isn_ev_watch *async_watch;
+	struct isn_list entry;
 	struct verbs_context vctx; /* last: ibv_context ends it */
 };
 
@@ -134,6 +167,7 @@ struct isn_reg_node {
 struct isn_pd {
 	struct ibv_pd ibpd;
 	struct ibv_pd *real;
+	struct isn_list entry;
 };
 
 struct isn_mr {
@@ -141,6 +175,8 @@ struct isn_mr {
 	int mr_type;
 	int access;
 	struct ibv_mr *real;
+	uint64_t iova;
+	struct isn_list entry;
 };
 
 struct isn_channel {
@@ -148,17 +184,35 @@ struct isn_channel {
 	struct ibv_comp_channel *real;
 	int wfd;
 	struct isn_ev_watch *watch;
+	struct isn_list entry;
 };
+
+struct isn_cq_saved; /* completions drained at a checkpoint (drain/cq.c) */
 
 struct isn_cq {
 	struct ibv_cq_ex ibcq; /* an ibv_cq is a prefix of it */
 	struct ibv_cq *real;
 	struct ibv_cq_ex *real_ex; /* created with create_cq_ex */
 	int (*poll)(struct ibv_cq *cq, int n, struct ibv_wc *wc);
+	_Atomic uint32_t users; /* pollers on the fast path right now */
+	bool track; /* some QP receives on it: count consumed receives */
+	_Atomic uint64_t qp_cache; /* real qpn << 32 | QP table index + 1 */
+	pthread_mutex_t lock; /* the slow path: checkpoint, saved completions */
+	struct isn_cq_saved *saved;
+	int armed; /* req_notify_cq'ed and no event since: 1, solicited: 2 */
+	int cqe; /* as asked */
+	int comp_vector;
+	struct ibv_cq_init_attr_ex attr_ex; /* create_cq_ex's, as asked */
+	const struct ibv_wc *ex_saved; /* ibv_cq_ex: iterating saved ones */
+	bool ex_locked; /* ibv_cq_ex: iterating under the lock (checkpoint) */
+	bool ex_done; /* ibv_cq_ex: the saved ones ran out in next_poll */
+	uint32_t cur_qpn, cur_src_qp, cur_slid; /* ibv_cq_ex: translated */
 	struct isn_reg_node reg;
+	struct isn_list entry;
 };
 
 struct isn_wr_batch; /* ibv_wr_* state (qp_wr.c) */
+struct isn_qp_ckpt; /* checkpoint state of a QP (drain/qp.c) */
 
 struct isn_qp {
 	union { /* rdma-core's struct verbs_qp */
@@ -174,9 +228,20 @@ struct isn_qp {
 	int (*post_recv)(struct ibv_qp *qp, struct ibv_recv_wr *wr,
 			 struct ibv_recv_wr **bad_wr);
 	bool xlate_send; /* UD (AH unwrap) or IDs to translate */
+	bool xlate_recv; /* IDs to translate */
 	const struct isn_vid_peer *peer;
 	struct isn_wr_batch *wrb;
 	struct isn_reg_node reg;
+
+	struct isn_sq_gate sq;
+	struct isn_wq rq; /* log of posted receives (unused with an SRQ) */
+	_Atomic uint64_t srq_used; /* with an SRQ: its WQEs this QP consumed */
+	uint32_t tab_idx, tab_qpn; /* in the QP table (qptab.c) */
+	struct ibv_qp_init_attr_ex init; /* as asked (pointers virtual) */
+	struct ibv_qp_attr attr; /* every attribute the program set, virtual */
+	int attr_mask;
+	struct isn_qp_ckpt *ck;
+	struct isn_list entry;
 };
 
 #define ISN_VERBS_QP_EX 1
@@ -193,12 +258,21 @@ struct isn_srq {
 	int (*post_recv)(struct ibv_srq *srq, struct ibv_recv_wr *wr,
 			 struct ibv_recv_wr **bad_wr);
 	struct isn_reg_node reg;
+	bool xlate; /* IDs to translate */
+	struct isn_wq rq;
+	struct ibv_srq_attr attr; /* as created, limit as last modified */
+	struct isn_list entry;
 };
+
+/* An SRQ's log also holds receives consumed but not polled yet. */
+#define ISN_SRQ_LOG_EXTRA 4096
 
 struct isn_ah {
 	struct ibv_ah ibah;
 	struct ibv_ah *real;
 	const struct isn_vid_peer *peer;
+	struct ibv_ah_attr attr; /* virtual, as asked */
+	struct isn_list entry;
 };
 
 /* Converters that check ownership: NULL if the object is not ours. */
@@ -245,6 +319,50 @@ static inline struct isn_ah *isn_ah_of(struct ibv_ah *ah)
 
 /* ---- between files ---- */
 
+/* objects.c: every live virtual object, by kind, in creation order */
+enum isn_obj_kind {
+	ISN_OBJ_CTX,
+	ISN_OBJ_PD,
+	ISN_OBJ_MR,
+	ISN_OBJ_CHANNEL,
+	ISN_OBJ_CQ,
+	ISN_OBJ_SRQ,
+	ISN_OBJ_QP,
+	ISN_OBJ_AH,
+	ISN_OBJ_NKINDS,
+};
+
+extern struct isn_list isn_objs[ISN_OBJ_NKINDS];
+/* Held by create/destroy and by the checkpoint while it walks the lists. */
+extern pthread_mutex_t isn_objs_lock;
+void isn_obj_add(enum isn_obj_kind kind, struct isn_list *e);
+void isn_obj_del(struct isn_list *e);
+#define isn_obj_for_each(pos, kind)                                 \
+	for ((pos) = isn_objs[kind].next; (pos) != &isn_objs[kind]; \
+	     (pos) = (pos)->next)
+
+/* qptab.c: QPs by real QPN, for completions (lock-free lookups) */
+int isn_qptab_add(struct isn_qp *qp);
+void isn_qptab_del(struct isn_qp *qp);
+struct isn_qp *isn_qptab_find(uint32_t real_qpn, uint32_t *idx_p);
+struct isn_qp *isn_qptab_at(uint32_t idx);
+/* Forget every cached lookup of @cq and wait for its pollers. */
+void isn_cq_forget_qps(struct isn_cq *cq);
+
+/* The CQ's gate: fast-path pollers count themselves in. */
+static inline void isn_cq_enter(struct isn_cq *cq)
+{
+	atomic_fetch_add(&cq->users, 1);
+}
+
+static inline void isn_cq_leave(struct isn_cq *cq)
+{
+	atomic_fetch_sub_explicit(&cq->users, 1, memory_order_release);
+}
+
+/* Wait until no poller is inside @cq's gate (after setting isn_slow). */
+void isn_cq_wait_users(struct isn_cq *cq);
+
 /* registry.c: ids for event records */
 void isn_reg_add(struct isn_reg_node *n, enum isn_kind kind);
 /* Remove; afterwards no event names it.  Returns the node's final counts. */
@@ -271,6 +389,9 @@ void isn_pipe_put(int wfd, const void *rec, size_t len);
 /* Read one record from the pipe read end @fd as read(2) on it would. */
 int isn_pipe_get(int fd, void *rec, size_t len);
 
+/* channel.c: forward the backend channel's events (event thread) */
+void isn_channel_drain(void *arg);
+
 /* context.c */
 void isn_ctx_set_ops(struct isn_context *ictx);
 
@@ -290,8 +411,44 @@ int isn_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr,
 /* Fill a virtual CQ once its backend CQ exists (cq.c). */
 void isn_cq_init(struct isn_cq *cq, struct ibv_context *context,
 		 struct ibv_comp_channel *channel, void *cq_context);
-/* Translate completions the backend wrote (only when IDs are remapped). */
-void isn_wc_to_virt(struct ibv_wc *wc, int n);
+/* Free a CQ's saved completions (drain/cq.c). */
+void isn_cq_saved_free(struct isn_cq *cq);
+static inline bool isn_wc_any_recv(const struct ibv_wc *wc, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (wc[i].opcode & IBV_WC_RECV)
+			return true;
+	return false;
+}
+
+/* Count the receives @n completions consumed (cq->track). */
+void isn_cq_track(struct isn_cq *cq, const struct ibv_wc *wc, int n);
+/* The consumed receive of real QP @qpn; from cq.c and cq_ex.c. */
+void isn_cq_track_one(struct isn_cq *cq, uint32_t qpn);
+/* poll_cq when isn_slow is set (outside the gate). */
+int isn_poll_cq_slow(struct isn_cq *cq, int n, struct ibv_wc *wc);
+/* What poll_cq does to completions off the fast path: count consumed
+ * receives, rewrite UD GRHs, translate IDs (inside the gate or CQ lock). */
+void isn_wc_done(struct isn_cq *cq, struct ibv_wc *wc, int n);
+/* The same for one completion read through an ibv_cq_ex (cq_ex.c). */
+void isn_wc_one_ex(struct isn_cq *cq, struct ibv_wc *wc);
+/* The backend ibv_cq_ex's current completion into the virtual one. */
+void isn_cqx_cur(struct isn_cq *cq);
+/* A GRH buffer that holds RoCE v2's IPv4 header (ah_wc.c). */
+bool isn_grh_is_ipv4(const struct ibv_grh *grh);
+/* The general post paths (lists, translation, holds). */
+int isn_post_send_slow(struct isn_qp *qp, struct ibv_send_wr *wr,
+		       struct ibv_send_wr **bad_wr);
+int isn_post_recv_slow(struct isn_qp *qp, struct isn_srq *srq,
+		       struct ibv_recv_wr *wr, struct ibv_recv_wr **bad_wr);
+/* Log and post a list; @force: even while the queue is held (resume). */
+int isn_post_send_list(struct isn_qp *qp, struct ibv_send_wr *wr,
+		       struct ibv_send_wr **bad_wr, bool force);
+int isn_post_recv_list(struct isn_qp *qp, struct isn_srq *srq,
+		       struct ibv_recv_wr *wr, struct ibv_recv_wr **bad_wr,
+		       bool force);
 
 /* verbs_context extended ops */
 int isn_query_device_ex(struct ibv_context *context,
@@ -303,6 +460,17 @@ struct ibv_cq_ex *isn_create_cq_ex(struct ibv_context *context,
 				   struct ibv_cq_init_attr_ex *attr);
 struct ibv_qp *isn_create_qp_ex(struct ibv_context *context,
 				struct ibv_qp_init_attr_ex *attr);
+
+/* qp.c, qp_attr.c */
+void isn_qp_set_xlate(struct isn_qp *qp);
+void isn_qp_attr_keep(struct isn_qp *qp, const struct ibv_qp_attr *attr,
+		      int mask);
+int isn_qp_query_kept(struct isn_qp *qp, struct ibv_qp_attr *attr, int mask,
+		      struct ibv_qp_init_attr *init);
+void isn_qp_access_to_real(const struct isn_qp *qp, struct ibv_qp_attr *ra,
+			   int mask);
+/* Destroy the backend QP (none: nothing to do); the QP table forgets it. */
+int isn_qp_destroy_real(struct isn_qp *qp);
 
 /* qp_wr.c: the ibv_wr_* API on a virtual QP */
 int isn_wr_setup(struct isn_qp *qp, uint64_t send_ops_flags);

@@ -9,16 +9,23 @@
 #define ISN_TEST_KEY_XOR 0x5a5a00u
 #define ISN_TEST_LID_OFF 100u
 #define ISN_TEST_GID_XOR 0x55u
+#define ISN_MAX_PEERS 4096u
+#define ISN_PEER_VAL 0x80000000u /* LIDs are 16 bits: never k -> k */
 
 atomic_bool isn_vid_on;
 
 static struct {
-	bool test;
+	int test; /* enum isn_vid_test */
+	uint32_t test_k; /* this node's, in test mode */
 	struct isn_vid_pair local[ISN_VID_NKINDS];
 	struct isn_vid_gidmap lgid_to_real, lgid_to_virt;
 	struct isn_vid_pair rlid;
 	struct isn_vid_gidmap rgid_to_real, rgid_to_virt;
 	struct isn_vid_peer *_Atomic peers;
+	struct isn_vid_peer *_Atomic peer_at[ISN_MAX_PEERS];
+	uint32_t npeers;
+	struct isn_vid_map peer_by_lid; /* vlid -> index | ISN_PEER_VAL */
+	struct isn_vid_gidmap peer_by_gid; /* vgid -> index in raw[12..15] */
 	pthread_mutex_t lock; /* adding peers */
 } vid;
 
@@ -34,11 +41,15 @@ static void pair_destroy(struct isn_vid_pair *p)
 	isn_vid_map_destroy(&p->to_virt);
 }
 
-void isn_vid_init(bool test_remap)
+void isn_vid_init(int test_mode)
 {
 	int k;
 
-	vid.test = test_remap;
+	vid.test = test_mode;
+	vid.test_k = 1;
+	vid.npeers = 0;
+	isn_vid_map_init(&vid.peer_by_lid);
+	isn_vid_gidmap_init(&vid.peer_by_gid);
 	for (k = 0; k < ISN_VID_NKINDS; k++)
 		pair_init(&vid.local[k]);
 	pair_init(&vid.rlid);
@@ -48,7 +59,7 @@ void isn_vid_init(bool test_remap)
 	isn_vid_gidmap_init(&vid.rgid_to_virt);
 	atomic_init(&vid.peers, NULL);
 	pthread_mutex_init(&vid.lock, NULL);
-	atomic_store(&isn_vid_on, test_remap);
+	atomic_store(&isn_vid_on, test_mode != ISN_VID_TEST_OFF);
 }
 
 void isn_vid_fini(void)
@@ -61,8 +72,12 @@ void isn_vid_fini(void)
 		next = p->next;
 		for (k = 0; k < ISN_VID_NKINDS; k++)
 			pair_destroy(&p->id[k]);
+		atomic_store(&vid.peer_at[p->index], NULL);
 		free(p);
 	}
+	atomic_store(&vid.peers, NULL);
+	isn_vid_map_destroy(&vid.peer_by_lid);
+	isn_vid_gidmap_destroy(&vid.peer_by_gid);
 	for (k = 0; k < ISN_VID_NKINDS; k++)
 		pair_destroy(&vid.local[k]);
 	pair_destroy(&vid.rlid);
@@ -71,12 +86,23 @@ void isn_vid_fini(void)
 	isn_vid_gidmap_destroy(&vid.rgid_to_real);
 	isn_vid_gidmap_destroy(&vid.rgid_to_virt);
 	pthread_mutex_destroy(&vid.lock);
-	vid.test = false;
+	vid.test = ISN_VID_TEST_OFF;
 }
 
 bool isn_vid_test_mode(void)
 {
-	return vid.test;
+	return vid.test != ISN_VID_TEST_OFF;
+}
+
+/* Node test mode: k of a node from its real LID or real GID's last byte. */
+static uint32_t test_k_of(uint32_t real)
+{
+	return vid.test == ISN_VID_TEST_NODE ? 1 + (real & 0xf) : 1;
+}
+
+void isn_vid_test_set_local(uint32_t real)
+{
+	vid.test_k = test_k_of(real);
 }
 
 /* IDs with a fixed meaning are never translated. */
@@ -92,16 +118,16 @@ static bool id_is_special(enum isn_vid_kind kind, uint32_t id)
 	}
 }
 
-/* Test mode: the real -> virtual offset of a peer in the same mode. */
-static uint32_t test_to_virt(enum isn_vid_kind kind, uint32_t real)
+/* Test mode: the real -> virtual offset of a node with multiplier @k. */
+static uint32_t test_to_virt(enum isn_vid_kind kind, uint32_t real, uint32_t k)
 {
 	switch (kind) {
 	case ISN_VID_QPN:
 	case ISN_VID_SRQN:
-		return (real + ISN_TEST_QPN_OFF) & ISN_QPN_MASK;
+		return (real + ISN_TEST_QPN_OFF * k) & ISN_QPN_MASK;
 	case ISN_VID_LKEY:
 	case ISN_VID_RKEY:
-		return real ^ ISN_TEST_KEY_XOR;
+		return real ^ (ISN_TEST_KEY_XOR * k);
 	case ISN_VID_LID:
 		return (real + ISN_TEST_LID_OFF) & 0xffff;
 	default:
@@ -109,15 +135,15 @@ static uint32_t test_to_virt(enum isn_vid_kind kind, uint32_t real)
 	}
 }
 
-static uint32_t test_to_real(enum isn_vid_kind kind, uint32_t virt)
+static uint32_t test_to_real(enum isn_vid_kind kind, uint32_t virt, uint32_t k)
 {
 	switch (kind) {
 	case ISN_VID_QPN:
 	case ISN_VID_SRQN:
-		return (virt - ISN_TEST_QPN_OFF) & ISN_QPN_MASK;
+		return (virt - ISN_TEST_QPN_OFF * k) & ISN_QPN_MASK;
 	case ISN_VID_LKEY:
 	case ISN_VID_RKEY:
-		return virt ^ ISN_TEST_KEY_XOR;
+		return virt ^ (ISN_TEST_KEY_XOR * k);
 	case ISN_VID_LID:
 		return (virt - ISN_TEST_LID_OFF) & 0xffff;
 	default:
@@ -132,7 +158,7 @@ uint32_t isn_vid_local_new(enum isn_vid_kind kind, uint32_t real)
 
 	if (!vid.test || id_is_special(kind, real))
 		return real;
-	virt = test_to_virt(kind, real);
+	virt = test_to_virt(kind, real, vid.test_k);
 	if (isn_vid_map_set(&p->to_real, virt, real) ||
 	    isn_vid_map_set(&p->to_virt, real, virt)) {
 		isn_vid_map_del(&p->to_real, virt);
@@ -192,7 +218,8 @@ uint32_t isn_vid_remote_to_real(const struct isn_vid_peer *peer,
 		return virt;
 	if (m && isn_vid_map_get(m, virt, &real))
 		return real;
-	return vid.test ? test_to_real(kind, virt) : virt;
+	return vid.test ? test_to_real(kind, virt, peer ? peer->test_k : 1) :
+			  virt;
 }
 
 uint32_t isn_vid_remote_to_virt(const struct isn_vid_peer *peer,
@@ -205,7 +232,8 @@ uint32_t isn_vid_remote_to_virt(const struct isn_vid_peer *peer,
 		return real;
 	if (m && isn_vid_map_get(m, real, &virt))
 		return virt;
-	return vid.test ? test_to_virt(kind, real) : real;
+	return vid.test ? test_to_virt(kind, real, peer ? peer->test_k : 1) :
+			  real;
 }
 
 static bool gid_is_special(const union ibv_gid *gid)
@@ -291,24 +319,53 @@ int isn_vid_remote_gid_map(const union ibv_gid *virt, const union ibv_gid *real)
 	return ret;
 }
 
-static bool peer_named(const struct isn_vid_peer *p, const union ibv_gid *vgid,
-		       uint16_t vlid)
+static bool peer_gid_ok(const union ibv_gid *gid)
 {
-	if (vgid && !gid_is_special(vgid) &&
-	    !memcmp(&p->vgid, vgid, sizeof(*vgid)))
-		return true;
-	return vlid && p->vlid == vlid;
+	return gid && !gid_is_special(gid);
 }
 
 struct isn_vid_peer *isn_vid_peer_find(const union ibv_gid *vgid, uint16_t vlid)
 {
-	struct isn_vid_peer *p;
+	union ibv_gid v;
+	uint32_t idx;
 
-	p = atomic_load_explicit(&vid.peers, memory_order_acquire);
-	for (; p; p = p->next)
-		if (peer_named(p, vgid, vlid))
-			return p;
+	if (peer_gid_ok(vgid) &&
+	    isn_vid_gidmap_get(&vid.peer_by_gid, vgid, &v)) {
+		memcpy(&idx, &v.raw[12], sizeof(idx));
+		return atomic_load_explicit(&vid.peer_at[idx],
+					    memory_order_acquire);
+	}
+	if (vlid && isn_vid_map_get(&vid.peer_by_lid, vlid, &idx))
+		return atomic_load_explicit(&vid.peer_at[idx & ~ISN_PEER_VAL],
+					    memory_order_acquire);
 	return NULL;
+}
+
+/* Index @p under its names (lock held); 0 or -ENOMEM. */
+static int peer_index(struct isn_vid_peer *p)
+{
+	union ibv_gid v;
+	int ret = 0;
+
+	if (peer_gid_ok(&p->vgid)) {
+		memset(&v, 0xff, sizeof(v));
+		memcpy(&v.raw[12], &p->index, sizeof(p->index));
+		ret = isn_vid_gidmap_set(&vid.peer_by_gid, &p->vgid, &v);
+	}
+	if (!ret && p->vlid)
+		ret = isn_vid_map_set(&vid.peer_by_lid, p->vlid,
+				      p->index | ISN_PEER_VAL);
+	return ret;
+}
+
+/* Test mode: a peer's multiplier, from its virtual name. */
+static uint32_t peer_test_k(const union ibv_gid *vgid, uint16_t vlid)
+{
+	if (vlid)
+		return test_k_of((vlid - ISN_TEST_LID_OFF) & 0xffff);
+	if (peer_gid_ok(vgid))
+		return test_k_of(vgid->raw[15] ^ ISN_TEST_GID_XOR);
+	return 1;
 }
 
 struct isn_vid_peer *isn_vid_peer_add(const union ibv_gid *vgid, uint16_t vlid)
@@ -318,7 +375,7 @@ struct isn_vid_peer *isn_vid_peer_add(const union ibv_gid *vgid, uint16_t vlid)
 
 	pthread_mutex_lock(&vid.lock);
 	p = isn_vid_peer_find(vgid, vlid);
-	if (p)
+	if (p || vid.npeers == ISN_MAX_PEERS)
 		goto out;
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -326,13 +383,46 @@ struct isn_vid_peer *isn_vid_peer_add(const union ibv_gid *vgid, uint16_t vlid)
 	if (vgid)
 		p->vgid = *vgid;
 	p->vlid = vlid;
+	p->index = vid.npeers;
+	p->test_k = peer_test_k(vgid, vlid);
 	for (k = 0; k < ISN_VID_NKINDS; k++)
 		pair_init(&p->id[k]);
+	atomic_store_explicit(&vid.peer_at[p->index], p, memory_order_release);
+	if (peer_index(p)) {
+		atomic_store(&vid.peer_at[p->index], NULL);
+		free(p);
+		p = NULL;
+		goto out;
+	}
+	vid.npeers++;
 	p->next = atomic_load(&vid.peers);
 	atomic_store_explicit(&vid.peers, p, memory_order_release);
 out:
 	pthread_mutex_unlock(&vid.lock);
 	return p;
+}
+
+struct isn_vid_peer *isn_vid_peer_get(const union ibv_gid *vgid, uint16_t vlid)
+{
+	struct isn_vid_peer *p = isn_vid_peer_find(vgid, vlid);
+
+	if (p || !vid.test || (!peer_gid_ok(vgid) && !vlid))
+		return p;
+	return isn_vid_peer_add(peer_gid_ok(vgid) ? vgid : NULL, vlid);
+}
+
+struct isn_vid_peer *isn_vid_peer_of_real(const union ibv_gid *rgid,
+					  uint16_t rlid)
+{
+	union ibv_gid vg;
+	uint16_t vl = 0;
+
+	if (rlid)
+		vl = (uint16_t)isn_vid_remote_to_virt(NULL, ISN_VID_LID, rlid);
+	if (!peer_gid_ok(rgid))
+		return isn_vid_peer_get(NULL, vl);
+	isn_vid_gid_remote_to_virt(rgid, &vg);
+	return isn_vid_peer_get(&vg, vl);
 }
 
 int isn_vid_peer_map(struct isn_vid_peer *peer, enum isn_vid_kind kind,

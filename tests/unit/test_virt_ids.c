@@ -283,6 +283,60 @@ static void test_peer_tables(void **state)
 	assert_memory_equal(&out, &vg, sizeof(vg));
 }
 
+static int setup_node_mode(void **state)
+{
+	(void)state;
+	isn_vid_init(ISN_VID_TEST_NODE);
+	return 0;
+}
+
+/* Node test mode: each node offsets by its own k; peers decode theirs. */
+static void test_node_mode(void **state)
+{
+	union ibv_gid ga = gid_of(0x12), gb = gid_of(0x13), va, vb;
+	struct isn_vid_peer *a, *b;
+
+	(void)state;
+	isn_vid_test_set_local(0x21); /* k = 2 */
+	assert_int_equal(isn_vid_local_new(ISN_VID_QPN, 0x11), 0x2011);
+	assert_int_equal(isn_vid_local_new(ISN_VID_RKEY, 0x100),
+			 0x100 ^ (0x5a5a00 * 2));
+	/* peers named by their virtual GIDs: k from the real last byte */
+	isn_vid_gid_remote_to_virt(&ga, &va);
+	isn_vid_gid_remote_to_virt(&gb, &vb);
+	a = isn_vid_peer_get(&va, 0);
+	b = isn_vid_peer_get(&vb, 0);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_ptr_not_equal(a, b);
+	assert_ptr_equal(isn_vid_peer_of_real(&ga, 0), a);
+	assert_int_equal(a->test_k, 3);
+	assert_int_equal(b->test_k, 4);
+	/* the same virtual QPN is a different real one on each peer */
+	assert_int_equal(isn_vid_remote_to_real(a, ISN_VID_QPN, 0x3011), 0x11);
+	assert_int_equal(isn_vid_remote_to_real(b, ISN_VID_QPN, 0x4011), 0x11);
+	assert_int_equal(isn_vid_remote_to_virt(a, ISN_VID_QPN, 0x11), 0x3011);
+	assert_int_equal(isn_vid_remote_to_virt(b, ISN_VID_QPN, 0x11), 0x4011);
+	/* without the peer (fabric-wide) neither would come out right */
+	assert_int_equal(isn_vid_remote_to_virt(NULL, ISN_VID_QPN, 0x11),
+			 0x1011);
+	/* by LID (IB): real LID 5 is virtual 105, k = 6 */
+	a = isn_vid_peer_get(NULL, 105);
+	assert_non_null(a);
+	assert_int_equal(a->test_k, 6);
+	assert_ptr_equal(isn_vid_peer_of_real(NULL, 5), a);
+	/* outside test mode nobody is created on demand */
+}
+
+static void test_peer_get_normal(void **state)
+{
+	union ibv_gid g = gid_of(0x30);
+
+	(void)state;
+	assert_null(isn_vid_peer_get(&g, 0));
+	assert_null(isn_vid_peer_of_real(&g, 7));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -299,6 +353,10 @@ int main(void)
 						setup_test_mode, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_tables, setup_normal,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_node_mode, setup_node_mode,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_peer_get_normal,
+						setup_normal, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Posts made while a checkpoint holds the queues (design §6, QUIESCE): each
+ * WR is copied (its SGEs, and its data when inline) into one FIFO for the
+ * whole process and the post returns success.  RESUME posts them in order,
+ * before any later post: the holds stay set while the queue is flushed, and
+ * a poster that finds a hold waits for this lock.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt.h"
+
+enum pend_kind { PEND_SEND, PEND_RECV, PEND_SRQ };
+
+struct pend {
+	struct pend *next;
+	enum pend_kind kind;
+	void *obj; /* struct isn_qp or isn_srq */
+	union {
+		struct ibv_send_wr swr;
+		struct ibv_recv_wr rwr;
+	};
+	struct ibv_sge sge[]; /* then inline data */
+};
+
+static pthread_mutex_t pend_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pend *pend_head, **pend_tail = &pend_head;
+
+static size_t sges_len(const struct ibv_sge *sg, int n)
+{
+	size_t len = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		len += sg[i].length;
+	return len;
+}
+
+static struct pend *pend_new(enum pend_kind kind, void *obj, int nsge,
+			     size_t inl)
+{
+	struct pend *p;
+
+	p = calloc(1, sizeof(*p) +
+			      (size_t)(nsge > 0 ? nsge : 1) *
+				      sizeof(struct ibv_sge) +
+			      inl);
+	if (!p)
+		return NULL;
+	p->kind = kind;
+	p->obj = obj;
+	return p;
+}
+
+static int pend_send(struct isn_qp *qp, const struct ibv_send_wr *wr)
+{
+	bool inl = wr->send_flags & IBV_SEND_INLINE;
+	int n = wr->num_sge > 0 ? wr->num_sge : 0;
+	size_t len = inl ? sges_len(wr->sg_list, n) : 0;
+	struct pend *p = pend_new(PEND_SEND, qp, n, len);
+	char *data;
+	int i;
+
+	if (!p)
+		return ENOMEM;
+	p->swr = *wr;
+	p->swr.next = NULL;
+	p->swr.sg_list = p->sge;
+	if (inl && n) {
+		/* the program may reuse inline data at once: keep a copy */
+		data = (char *)&p->sge[1];
+		for (i = 0, len = 0; i < n; i++) {
+			memcpy(data + len,
+			       (void *)(uintptr_t)wr->sg_list[i].addr,
+			       wr->sg_list[i].length);
+			len += wr->sg_list[i].length;
+		}
+		p->sge[0] = (struct ibv_sge){ .addr = (uintptr_t)data,
+					      .length = (uint32_t)len };
+		p->swr.num_sge = 1;
+	} else if (n) {
+		memcpy(p->sge, wr->sg_list, (size_t)n * sizeof(*p->sge));
+	}
+	*pend_tail = p;
+	pend_tail = &p->next;
+	return 0;
+}
+
+static int pend_recv(struct isn_qp *qp, struct isn_srq *srq,
+		     const struct ibv_recv_wr *wr)
+{
+	int n = wr->num_sge > 0 ? wr->num_sge : 0;
+	struct pend *p = pend_new(qp ? PEND_RECV : PEND_SRQ,
+				  qp ? (void *)qp : (void *)srq, n, 0);
+
+	if (!p)
+		return ENOMEM;
+	p->rwr = *wr;
+	p->rwr.next = NULL;
+	p->rwr.sg_list = p->sge;
+	if (n)
+		memcpy(p->sge, wr->sg_list, (size_t)n * sizeof(*p->sge));
+	*pend_tail = p;
+	pend_tail = &p->next;
+	return 0;
+}
+
+int isn_ckpt_post_send(struct isn_qp *qp, struct ibv_send_wr *wr,
+		       struct ibv_send_wr **bad_wr)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&pend_lock);
+	if (!(isn_slow_get() & ISN_SLOW_HOLD_SEND)) {
+		pthread_mutex_unlock(&pend_lock);
+		return isn_post_send_list(qp, wr, bad_wr, false);
+	}
+	for (; wr && !ret; wr = wr->next) {
+		ret = pend_send(qp, wr);
+		if (ret)
+			*bad_wr = wr;
+	}
+	pthread_mutex_unlock(&pend_lock);
+	return ret;
+}
+
+int isn_ckpt_post_recv(struct isn_qp *qp, struct isn_srq *srq,
+		       struct ibv_recv_wr *wr, struct ibv_recv_wr **bad_wr)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&pend_lock);
+	if (!(isn_slow_get() & ISN_SLOW_HOLD_RECV)) {
+		pthread_mutex_unlock(&pend_lock);
+		return isn_post_recv_list(qp, srq, wr, bad_wr, false);
+	}
+	for (; wr && !ret; wr = wr->next) {
+		ret = pend_recv(qp, srq, wr);
+		if (ret)
+			*bad_wr = wr;
+	}
+	pthread_mutex_unlock(&pend_lock);
+	return ret;
+}
+
+static int pend_post(struct pend *p)
+{
+	struct ibv_send_wr *sbad;
+	struct ibv_recv_wr *rbad;
+
+	switch (p->kind) {
+	case PEND_SEND:
+		return isn_post_send_list(p->obj, &p->swr, &sbad, true);
+	case PEND_RECV:
+		return isn_post_recv_list(p->obj, NULL, &p->rwr, &rbad, true);
+	default:
+		return isn_post_recv_list(NULL, p->obj, &p->rwr, &rbad, true);
+	}
+}
+
+int isn_pending_flush(void)
+{
+	struct pend *p;
+	int ret, err = 0;
+
+	pthread_mutex_lock(&pend_lock);
+	while ((p = pend_head)) {
+		pend_head = p->next;
+		ret = pend_post(p);
+		if (ret && !err) {
+			isn_log("resume: a queued post failed: %s",
+				strerror(ret));
+			err = -ret;
+		}
+		free(p);
+	}
+	pend_tail = &pend_head;
+	atomic_fetch_and(&isn_slow,
+			 ~(uint32_t)(ISN_SLOW_HOLD_SEND | ISN_SLOW_HOLD_RECV));
+	pthread_mutex_unlock(&pend_lock);
+	return err;
+}
+
+void isn_pending_free(void)
+{
+	struct pend *p;
+
+	pthread_mutex_lock(&pend_lock);
+	while ((p = pend_head)) {
+		pend_head = p->next;
+		free(p);
+	}
+	pend_tail = &pend_head;
+	pthread_mutex_unlock(&pend_lock);
+}

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Every live virtual object, one list per kind in creation order: what a
+ * checkpoint drains, releases and re-creates (in dependency order, kind by
+ * kind).  Control path only.
+ */
+#include "shim.h"
+
+struct isn_list isn_objs[ISN_OBJ_NKINDS] = {
+#define HEAD(k) [k] = { &isn_objs[k], &isn_objs[k] }
+	HEAD(ISN_OBJ_CTX),     HEAD(ISN_OBJ_PD), HEAD(ISN_OBJ_MR),
+	HEAD(ISN_OBJ_CHANNEL), HEAD(ISN_OBJ_CQ), HEAD(ISN_OBJ_SRQ),
+	HEAD(ISN_OBJ_QP),      HEAD(ISN_OBJ_AH),
+#undef HEAD
+};
+
+pthread_mutex_t isn_objs_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void isn_obj_add(enum isn_obj_kind kind, struct isn_list *e)
+{
+	struct isn_list *h = &isn_objs[kind];
+
+	pthread_mutex_lock(&isn_objs_lock);
+	e->next = h;
+	e->prev = h->prev;
+	h->prev->next = e;
+	h->prev = e;
+	pthread_mutex_unlock(&isn_objs_lock);
+}
+
+void isn_obj_del(struct isn_list *e)
+{
+	if (!e->next)
+		return; /* never added */
+	pthread_mutex_lock(&isn_objs_lock);
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+	e->next = e->prev = e;
+	pthread_mutex_unlock(&isn_objs_lock);
+}
