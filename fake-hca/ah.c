@@ -41,8 +41,9 @@ int fk_ah_check(struct fk_context *ctx, const struct ibv_ah_attr *ah,
 	*node_index = UINT32_MAX;
 	if (ah->port_num != FK_PORT || (eth && !ah->is_global))
 		return EINVAL;
+	/* an 8-bit index is inside rxe's 1024 entries: empty past ours */
 	if (ah->is_global && ah->grh.sgid_index >= FK_NUM_GIDS)
-		return EINVAL;
+		return ENODATA;
 	if (!eth) {
 		ret = fab_resolve_node(ctx->port, ah->is_global ? dgid : NULL,
 				       ah->dlid, node_index);

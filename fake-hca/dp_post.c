@@ -117,7 +117,7 @@ int fk_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 	struct fk_context *ctx = qp_ctx(qp);
 	int ret = 0;
 
-	if (ibqp->srq) {
+	if (ibqp->srq || qp->attr.qp_state == IBV_QPS_RESET) {
 		*bad_wr = wr;
 		return EINVAL;
 	}
@@ -214,10 +214,14 @@ void fk_send_complete(struct fk_qp *qp, struct fk_swqe *wqe,
 	if (status == IBV_WC_SUCCESS && !qp->sq_sig_all &&
 	    !(wqe->wr.send_flags & IBV_SEND_SIGNALED))
 		return;
-	if (wqe->wr.opcode == IBV_WR_RDMA_READ ||
-	    wqe->wr.opcode == IBV_WR_ATOMIC_CMP_AND_SWP ||
-	    wqe->wr.opcode == IBV_WR_ATOMIC_FETCH_AND_ADD)
+	/* rxe (make_send_cqe): the WR's length, and WITH_IMM (imm_data 0)
+	 * for the _WITH_IMM opcodes, on successful completions */
+	if (status == IBV_WC_SUCCESS) {
 		wc.byte_len = wqe->length;
+		if (wqe->wr.opcode == IBV_WR_SEND_WITH_IMM ||
+		    wqe->wr.opcode == IBV_WR_RDMA_WRITE_WITH_IMM)
+			wc.wc_flags = IBV_WC_WITH_IMM;
+	}
 	fk_cq_push(to_fcq(qp->ibqp.send_cq), &wc, false);
 }
 

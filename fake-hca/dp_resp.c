@@ -65,8 +65,15 @@ static void recv_complete(struct fk_qp *qp, const struct fk_pkt *pkt,
 		wc.imm_data = pkt->imm;
 		wc.wc_flags |= IBV_WC_WITH_IMM;
 	}
-	if (ctx->dev->link_layer == IBV_LINK_LAYER_INFINIBAND)
+	if (ctx->dev->link_layer == IBV_LINK_LAYER_INFINIBAND) {
 		wc.slid = pkt->src_lid;
+	} else {
+		/* rxe (do_complete): every RoCE packet has a GRH; src_qp
+		 * comes from a DETH, which only UD packets carry */
+		wc.src_qp = 0;
+		if (st == IBV_WC_SUCCESS)
+			wc.wc_flags |= IBV_WC_GRH;
+	}
 	fk_cq_push(to_fcq(qp->ibqp.recv_cq), &wc,
 		   st != IBV_WC_SUCCESS || (pkt->flags & FK_PKT_SOLICITED));
 }
@@ -414,6 +421,7 @@ static void ud_rx(struct fk_qp *qp, const struct fk_pkt *pkt,
 	if (pkt->len + 40 > w->total_len) {
 		recv_complete(qp, pkt, w->wr_id, IBV_WC_LOC_LEN_ERR,
 			      IBV_WC_RECV, 0);
+		fk_qp_to_error(qp, false); /* a receive error ends the QP */
 		return;
 	}
 	put_grh(grh, pkt, pkt->len);
@@ -438,6 +446,8 @@ static void ud_rx(struct fk_qp *qp, const struct fk_pkt *pkt,
 		wc.slid = pkt->src_lid;
 	fk_cq_push(to_fcq(qp->ibqp.recv_cq), &wc,
 		   st || (pkt->flags & FK_PKT_SOLICITED));
+	if (st)
+		fk_qp_to_error(qp, false);
 }
 
 void fk_resp_rx(struct fk_qp *qp, const struct fk_pkt *pkt,

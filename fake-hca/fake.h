@@ -45,7 +45,8 @@
 #define FK_MAX_AH 0x7fff
 #define FK_MAX_MSG_SZ 0x80000000u
 #define FK_PORT_MAX_MSG_SZ 0x800000 /* what rxe's port reports (not enforced) */
-#define FK_NUM_GIDS 2
+#define FK_NUM_GIDS 2 /* valid entries; the rest of the table is empty */
+#define FK_GID_TBL_LEN 1024 /* rxe's table */
 #define FK_VENDOR_ID 0xffffff
 #define FK_PORT 1 /* the one port of a device */
 #define FK_MAX_DEVICES 16

@@ -9,6 +9,8 @@
  * an open-addressing table, then compared whole.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -180,6 +182,32 @@ static bool range_mapped(uintptr_t addr, size_t len, size_t page)
 	return true;
 }
 
+/*
+ * Every page of [addr, addr + len) writable?  ib_umem_get pins with
+ * FOLL_WRITE when the access lets anything write (ib_access_writable):
+ * EFAULT on a read-only mapping.  Read from /proc/self/maps (control path).
+ */
+static bool range_writable(uintptr_t addr, size_t len)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	uintptr_t lo, hi, next = addr, end = addr + len;
+	char perm[5], line[512];
+
+	if (!f)
+		return true;
+	while (next < end && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %4s", &lo, &hi,
+			   perm) != 3 ||
+		    hi <= next || lo > next)
+			continue;
+		if (perm[1] != 'w')
+			break;
+		next = hi;
+	}
+	fclose(f);
+	return next >= end;
+}
+
 static int check_mr(void *addr, size_t length, uint64_t iova,
 		    unsigned int access)
 {
@@ -198,6 +226,10 @@ static int check_mr(void *addr, size_t length, uint64_t iova,
 	if ((a & (page - 1)) != (iova & (page - 1)))
 		return EINVAL;
 	if (!range_mapped(a, length, page))
+		return EFAULT;
+	if ((access & (IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+		       IBV_ACCESS_REMOTE_ATOMIC | IBV_ACCESS_MW_BIND)) &&
+	    !range_writable(a, length))
 		return EFAULT;
 	return 0;
 }

@@ -263,6 +263,11 @@ int fk_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr, int attr_mask,
 	attr->cap = qp->cap;
 	attr->sq_draining = qp->attr.qp_state == IBV_QPS_SQD &&
 			    qp->sq.head != qp->sq.tail;
+	if (ctx->dev->link_layer == IBV_LINK_LAYER_ETHERNET) {
+		/* rxe_av_to_attr: a RoCE AV always has a GRH, set or not */
+		attr->ah_attr.is_global = 1;
+		attr->alt_ah_attr.is_global = 1;
+	}
 	memset(init, 0, sizeof(*init));
 	init->qp_context = ibqp->qp_context;
 	init->send_cq = ibqp->send_cq;

@@ -87,7 +87,7 @@ int fk_query_port(struct ibv_context *context, uint8_t port_num,
 	attr->state = IBV_PORT_ACTIVE;
 	attr->max_mtu = IBV_MTU_4096;
 	attr->active_mtu = ctx->dev->active_mtu;
-	attr->gid_tbl_len = FK_NUM_GIDS;
+	attr->gid_tbl_len = FK_GID_TBL_LEN;
 	attr->port_cap_flags = IBV_PORT_CM_SUP;
 	attr->max_msg_sz = FK_PORT_MAX_MSG_SZ;
 	attr->pkey_tbl_len = 1;
@@ -112,11 +112,14 @@ int fk_query_port(struct ibv_context *context, uint8_t port_num,
 int fk_query_gid(struct ibv_context *context, uint8_t port_num, int index,
 		 union ibv_gid *gid)
 {
-	if (port_num != FK_PORT || index < 0 || index >= FK_NUM_GIDS) {
+	if (port_num != FK_PORT || index < 0 || index >= FK_GID_TBL_LEN) {
 		errno = EINVAL;
 		return -1;
 	}
-	*gid = to_fctx(context)->node->gid[index];
+	if (index >= FK_NUM_GIDS) /* an empty entry reads as zero */
+		memset(gid, 0, sizeof(*gid));
+	else
+		*gid = to_fctx(context)->node->gid[index];
 	return 0;
 }
 
@@ -126,8 +129,10 @@ int fk_query_gid_ex(struct ibv_context *context, uint32_t port_num,
 {
 	struct fk_context *ctx = to_fctx(context);
 
-	if (flags || port_num != FK_PORT || gid_index >= FK_NUM_GIDS)
+	if (flags || port_num != FK_PORT || gid_index >= FK_GID_TBL_LEN)
 		return EINVAL;
+	if (gid_index >= FK_NUM_GIDS)
+		return ENODATA;
 	memset(entry, 0, sizeof(*entry));
 	entry->gid = ctx->node->gid[gid_index];
 	entry->gid_index = gid_index;
