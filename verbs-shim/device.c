@@ -179,3 +179,11 @@ ISN_EXPORT int ibv_get_device_index(struct ibv_device *device)
 		return -1;
 	return real_index(d->real);
 }
+
+void isn_dev_atfork(enum isn_fork_stage stage)
+{
+	if (stage == ISN_FORK_PREPARE)
+		pthread_mutex_lock(&dev_lock);
+	else
+		pthread_mutex_unlock(&dev_lock);
+}

@@ -212,3 +212,26 @@ void isn_ev_barrier(void)
 	pthread_mutex_lock(&ev_lock);
 	pthread_mutex_unlock(&ev_lock);
 }
+
+void isn_ev_atfork(enum isn_fork_stage stage)
+{
+	struct isn_ev_watch *w;
+
+	if (stage == ISN_FORK_PREPARE) {
+		pthread_mutex_lock(&ev_lock);
+		return;
+	}
+	if (stage == ISN_FORK_CHILD && ev_running) {
+		/* no thread here; the watches are the parent's objects' */
+		while ((w = ev_watches)) {
+			ev_watches = w->next;
+			free(w);
+		}
+		ev_nwatches = 0;
+		close(ev_wake[0]);
+		close(ev_wake[1]);
+		ev_wake[0] = ev_wake[1] = -1;
+		ev_running = false;
+	}
+	pthread_mutex_unlock(&ev_lock);
+}

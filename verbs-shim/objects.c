@@ -38,3 +38,26 @@ void isn_obj_del(struct isn_list *e)
 	e->next = e->prev = e;
 	pthread_mutex_unlock(&isn_objs_lock);
 }
+
+void isn_objs_atfork(enum isn_fork_stage stage)
+{
+	struct isn_list *e, *next;
+	int k;
+
+	if (stage == ISN_FORK_PREPARE) {
+		pthread_mutex_lock(&isn_objs_lock);
+		return;
+	}
+	if (stage == ISN_FORK_CHILD) {
+		/* the parent's objects are not the child's to checkpoint */
+		for (k = 0; k < ISN_OBJ_NKINDS; k++) {
+			for (e = isn_objs[k].next; e != &isn_objs[k];
+			     e = next) {
+				next = e->next;
+				e->next = e->prev = e;
+			}
+			isn_objs[k].next = isn_objs[k].prev = &isn_objs[k];
+		}
+	}
+	pthread_mutex_unlock(&isn_objs_lock);
+}

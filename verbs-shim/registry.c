@@ -70,3 +70,11 @@ void isn_wait_acks(pthread_mutex_t *m, pthread_cond_t *c,
 		pthread_cond_wait(c, m);
 	pthread_mutex_unlock(m);
 }
+
+void isn_reg_atfork(enum isn_fork_stage stage)
+{
+	if (stage == ISN_FORK_PREPARE)
+		pthread_mutex_lock(&reg_lock);
+	else
+		pthread_mutex_unlock(&reg_lock);
+}

@@ -389,6 +389,17 @@ void isn_pipe_put(int wfd, const void *rec, size_t len);
 /* Read one record from the pipe read end @fd as read(2) on it would. */
 int isn_pipe_get(int fd, void *rec, size_t len);
 
+/* fork.c: what each module does around fork() */
+enum isn_fork_stage {
+	ISN_FORK_PREPARE,
+	ISN_FORK_PARENT,
+	ISN_FORK_CHILD,
+};
+void isn_ev_atfork(enum isn_fork_stage stage);
+void isn_objs_atfork(enum isn_fork_stage stage);
+void isn_reg_atfork(enum isn_fork_stage stage);
+void isn_dev_atfork(enum isn_fork_stage stage);
+
 /* channel.c: forward the backend channel's events (event thread) */
 void isn_channel_drain(void *arg);
 

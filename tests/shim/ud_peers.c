@@ -14,6 +14,8 @@
 #include "shimtest.h"
 
 #define MSG 64
+/* a receive for every message, posted up front: UD drops what finds none */
+#define NBUF 256
 
 struct ident {
 	uint32_t qpn;
@@ -165,12 +167,22 @@ static int check(const struct st_dev *d, const char *buf, const struct seen *s)
 	return 0;
 }
 
+static struct ibv_qp *ud_qp(const struct st_dev *d, struct ibv_cq *cq)
+{
+	struct ibv_qp_init_attr ia = { .send_cq = cq,
+				       .recv_cq = cq,
+				       .qp_type = IBV_QPT_UD,
+				       .cap = { 16, NBUF, 1, 1, 0 } };
+
+	return ibv_create_qp(d->pd, &ia);
+}
+
 static int do_recv(const char *dir, int nsenders, int n, bool ex)
 {
-	struct ibv_cq_init_attr_ex ca = { .cqe = 64 };
+	struct ibv_cq_init_attr_ex ca = { .cqe = NBUF };
 	struct ibv_recv_wr rwr, *rbad;
 	struct ibv_cq_ex *cqx = NULL;
-	static char buf[16][40 + MSG];
+	static char buf[NBUF][40 + MSG];
 	struct ibv_sge sge;
 	struct ident me;
 	struct st_dev d;
@@ -180,23 +192,23 @@ static int do_recv(const char *dir, int nsenders, int n, bool ex)
 	struct ibv_qp *qp;
 	int i, k;
 
-	if (st_open(&d))
+	if (st_open(&d) || nsenders * n > NBUF)
 		return 2;
 	if (ex) {
 		ca.wc_flags = IBV_WC_EX_WITH_SRC_QP | IBV_WC_EX_WITH_SLID;
 		cqx = ibv_create_cq_ex(d.ctx, &ca);
 		cq = cqx ? ibv_cq_ex_to_cq(cqx) : NULL;
 	} else {
-		cq = ibv_create_cq(d.ctx, 64, NULL, NULL, 0);
+		cq = ibv_create_cq(d.ctx, NBUF, NULL, NULL, 0);
 	}
-	qp = cq ? st_qp(&d, IBV_QPT_UD, cq, cq, NULL) : NULL;
+	qp = cq ? ud_qp(&d, cq) : NULL;
 	mr = ibv_reg_mr(d.pd, buf, sizeof(buf), IBV_ACCESS_LOCAL_WRITE);
 	if (!qp || !mr || st_ud_ready(qp))
 		return 2;
 	memset(&rwr, 0, sizeof(rwr));
 	rwr.sg_list = &sge;
 	rwr.num_sge = 1;
-	for (i = 0; i < 16; i++) {
+	for (i = 0; i < nsenders * n; i++) {
 		sge = (struct ibv_sge){ (uintptr_t)buf[i], sizeof(buf[i]),
 					mr->lkey };
 		rwr.wr_id = i;
