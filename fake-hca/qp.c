@@ -256,7 +256,10 @@ int fk_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr, int attr_mask,
 	struct fk_context *ctx = to_fctx(ibqp->context);
 	struct fk_qp *qp = to_fqp(ibqp);
 
-	(void)attr_mask; /* like rdma-core: everything is filled */
+	/* like rdma-core (ibv_cmd_query_qp): everything is filled, but
+	 * RATE_LIMIT and the bits above it are refused */
+	if (attr_mask & ~(IBV_QP_RATE_LIMIT - 1))
+		return EOPNOTSUPP;
 	pthread_mutex_lock(&ctx->lock);
 	*attr = qp->attr;
 	attr->cur_qp_state = qp->attr.qp_state;
