@@ -53,6 +53,8 @@ deps:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+# lab tier (issue 5): the guest kernel and initramfs, fetched once
+	@tests/lab/guest.sh prepare
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -91,8 +93,6 @@ test-host: deps
 	@$(MAKE) --no-print-directory BUILD=build SAN=0 build
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 build
 	@tests/run-tests.sh build build/asan
-
-test: test-host
 
 bench-fake: all
 	@$(BUILD)/bin/bench_fake docs/perf-fake-hca.md
@@ -147,3 +147,34 @@ $(BUILD)/tests/shim/%: tests/shim/%.c tests/shim/shimtest.h
 
 -include $(SHIM_OBJS:.o=.d)
 # ---- end of issue 4 block ----
+
+# ---- lab tier: Soft-RoCE and CRIU in a QEMU guest (issue 5) ----
+# tests/lab/guest.sh boots the guest; make deps fetches its kernel.
+DEB_PKGS += busybox-static cpio kmod xz-utils zstd
+LAB_SRCS := $(sort $(wildcard tests/lab/*.c))
+LAB_BINS := $(LAB_SRCS:tests/lab/%.c=$(BUILD)/tests/lab/%)
+
+build: $(LAB_BINS)
+
+# plain verbs programs, as the shim's clients are
+$(BUILD)/tests/lab/%: tests/lab/%.c $(wildcard tests/lab/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) -libverbs
+
+.PHONY: test-lab bench-shim
+
+# host tiers (normal, then ASan+UBSan), then the lab tier; one total
+test: deps
+	@$(MAKE) --no-print-directory BUILD=build SAN=0 build
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 build
+	@tests/run-tests.sh --lab build build build/asan
+
+test-lab: deps
+	@$(MAKE) --no-print-directory BUILD=build SAN=0 build
+	@tests/run-tests.sh --lab build
+
+# native vs shim on rxe0 in one boot, shim instructions on the fake HCA
+bench-shim: deps
+	@$(MAKE) --no-print-directory BUILD=build SAN=0 build
+	@tests/lab/bench.sh build docs/perf.md
+# ---- end of lab tier block ----

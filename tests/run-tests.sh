@@ -1,7 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Run every host test tier of one or more builds and print a grand total.
-#   tests/run-tests.sh BUILD_DIR...
+#   tests/run-tests.sh [--lab LAB_BUILD_DIR] BUILD_DIR...
+# --lab: then the lab tier (tests/lab/tier.sh, a QEMU guest) on that build;
+# its checks count in the total.
 # Unit tests are cmocka binaries (their own summaries are printed); each
 # integration test is one program whose exit status is its verdict.  Every
 # test gets a fabric directory of its own.  The last line is
@@ -13,6 +15,23 @@ passed=0
 failed=0
 failures=()
 TIMEOUT=${IBSNAP_TEST_TIMEOUT:-300}
+
+# --- coordinator (issue 6): ibsnap run joins (and starts) the ibsnapd of
+# IBSNAP_COORD_SOCK; give this run a private one, removed at the end
+if [[ -z ${IBSNAP_COORD_SOCK:-} ]]; then
+	IBSNAP_COORD_SOCK=$(mktemp -d /tmp/ibsnap-run.XXXXXX)/ibsnapd.sock
+	export IBSNAP_COORD_SOCK
+	trap 'kill $(cat "$IBSNAP_COORD_SOCK.lock" 2>/dev/null) 2>/dev/null
+	      rm -rf "${IBSNAP_COORD_SOCK%/*}"' EXIT
+fi
+# --- end of coordinator setup
+# --- lab tier (issue 5): --lab BUILD
+lab=
+if [[ ${1:-} == --lab ]]; then
+	lab=${2:?--lab needs a build dir}
+	shift 2
+fi
+# --- end of lab tier
 
 run_one() { # label binary [args...]
 	local label=$1 bin=$2 out fab rc
@@ -71,7 +90,31 @@ for build in "$@"; do
 		run_one "[$tag] shim/$(basename "$t")" "$t" "$build"
 	done
 	# --- end of shim tier
+	# --- coordinator tier (issue 6): tests/coord/*.sh BUILD_DIR
+	for t in tests/coord/*.sh; do
+		[[ -x $t ]] || continue
+		run_one "[$tag] coord/$(basename "$t")" "$t" "$build"
+	done
+	# --- end of coordinator tier
 done
+
+# --- lab tier (issue 5): after the host tiers; its checks count
+if [[ -n $lab ]]; then
+	out=$(mktemp)
+	tests/lab/tier.sh "$lab" 2>&1 | tee "$out"
+	counts=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$out" | tail -1)
+	if [[ -z $counts ]]; then
+		counts="0 1"
+		failures+=("[lab] tests/lab/tier.sh printed no total")
+	fi
+	passed=$((passed + ${counts% *}))
+	failed=$((failed + ${counts#* }))
+	while read -r line; do
+		failures+=("${line#FAIL }")
+	done < <(grep '^FAIL \[lab\]' "$out")
+	rm -f "$out"
+fi
+# --- end of lab tier
 
 if [[ $((passed + failed)) -eq 0 ]]; then
 	echo "no test found in: $*" >&2

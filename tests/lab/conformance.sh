@@ -1,0 +1,77 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# rxe conformance of the shim (in the guest): unmodified ibverbs-utils and
+# perftest on rxe0 under "ibsnap run" (real backend), also in remap mode
+# (every ID translated), and the shim's own API test.  Both ends of each
+# pair use rxe0; they meet over TCP on 127.0.0.1.
+#   tests/lab/conformance.sh BUILD_DIR
+set -u
+. "$(dirname "$0")/../shim/lib.sh"
+
+RUN_OPTS=
+PAIR_TIMEOUT=${PAIR_TIMEOUT:-180}
+G="-d rxe0 -g 1"
+X="-d rxe0 -x 1"
+
+# perftest 4.5's closing handshake over TCP races under the slow guest: now
+# and then one end reads "Couldn't read remote address" after the test has
+# run and printed its result, natively as often as under the shim (seen: 1
+# run in 15 natively, 3 in 15 under the shim, ib_send_bw -n 100).  Such a
+# run is repeated, up to twice; any other failure counts at once.
+pair_ok() { # as pair (tests/shim/lib.sh), with that one retry
+	local try log
+	for try in 1 2 3; do
+		local c0=$failures
+		pair "$@" >"$LOGDIR/pair.out"
+		log=$(cat "$LOGDIR/srv.log" "$LOGDIR/cli.log" 2>/dev/null)
+		if [[ $failures -eq $c0 || $try -eq 3 ]] ||
+			! grep -q "Couldn't read remote address" <<<"$log" ||
+			! grep -q '^ *[0-9]\+ \+[0-9]\+ ' <<<"$log"; then
+			cat "$LOGDIR/pair.out"
+			return
+		fi
+		checks=$((checks - 1))
+		failures=$((failures - 1))
+		echo "     (retry $try of $1: perftest's closing handshake failed)"
+	done
+}
+
+out="$LOGDIR/out"
+"$IBSNAP" run -- ibv_devices >"$out" 2>&1 && grep -q rxe0 "$out"
+ok "ibv_devices lists rxe0 (real backend by default)" $? "$out"
+ibv_devinfo -v >"$LOGDIR/native" 2>&1
+"$IBSNAP" run -- ibv_devinfo -v >"$out" 2>&1 &&
+	grep -q PORT_ACTIVE "$out" && diff "$LOGDIR/native" "$out" >"$LOGDIR/d"
+ok "ibv_devinfo -v under the shim = natively" $? "$LOGDIR/d" "$out"
+for prog in ibv_rc_pingpong ibv_uc_pingpong ibv_ud_pingpong ibv_srq_pingpong; do
+	pair "rxe $prog" -p "$prog $G -n 100"
+	pair "rxe $prog -e" -p "$prog $G -n 100 -e"
+done
+pair "rxe ibv_rc_pingpong -s 1" -p "ibv_rc_pingpong $G -n 100 -s 1"
+pair "rxe ibv_rc_pingpong -s 65536" -p "ibv_rc_pingpong $G -n 100 -s 65536"
+for t in send write read atomic; do
+	pair_ok "rxe ib_${t}_lat" -p "ib_${t}_lat $X -n 100"
+	pair_ok "rxe ib_${t}_bw" -p "ib_${t}_bw $X -n 100"
+done
+pair_ok "rxe ib_send_lat -c UD" -p "ib_send_lat $X -c UD -n 100"
+pair_ok "rxe ib_send_bw -c UC" -p "ib_send_bw $X -c UC -n 100"
+pair_ok "rxe ib_write_lat -c UC" -p "ib_write_lat $X -c UC -n 100"
+pair_ok "rxe ib_send_lat -e" -p "ib_send_lat $X -e -n 100"
+pair_ok "rxe ib_write_bw -q 8" -p "ib_write_bw $X -q 8 -n 100"
+pair_ok "rxe ib_read_lat -a" -p "ib_read_lat $X -a -n 5"
+RUN_ENV="IBSNAP_TEST_REMAP=1"
+pair "rxe remap ibv_rc_pingpong" -p "ibv_rc_pingpong $G -n 100"
+pair "rxe remap ibv_ud_pingpong" -p "ibv_ud_pingpong $G -n 100"
+pair "rxe remap ibv_srq_pingpong" -p "ibv_srq_pingpong $G -n 100"
+pair_ok "rxe remap ib_write_bw" -p "ib_write_bw $X -n 100"
+pair_ok "rxe remap ib_read_lat" -p "ib_read_lat $X -n 100"
+pair_ok "rxe remap ib_atomic_lat" -p "ib_atomic_lat $X -n 100"
+pair_ok "rxe remap ib_send_lat -c UD" -p "ib_send_lat $X -c UD -n 100"
+RUN_ENV=
+API=$(cd "$BUILD" && pwd)/tests/shim/verbs_api
+for mode in "" "IBSNAP_TEST_REMAP=1"; do
+	env $mode timeout -k 5 "$PAIR_TIMEOUT" "$IBSNAP" run -- "$API" \
+		>"$out" 2>&1
+	ok "rxe verbs_api ${mode:-(plain)}" $? "$out"
+done
+finish
