@@ -57,9 +57,22 @@ ok() {
 # with PORTFLAG PORT, then as client to 127.0.0.1; both must exit 0.
 # RUN_ENV (an env assignment list) and RUN_OPTS (ibsnap run options) apply;
 # SERVER_ENV applies to the server only; EXPECT_FAIL=1 inverts the verdict.
+# Advance PORT to one no socket uses (listening, connected or TIME_WAIT):
+# perftest servers do not set SO_REUSEADDR, and other suites may run beside.
+next_port() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		PORT=$((PORT + 1))
+		((PORT < 60000)) || PORT=20000
+		[[ -z $(ss -tanH "( sport = :$PORT or dport = :$PORT )" 2>/dev/null) ]] &&
+			return 0
+	done
+	return 0
+}
+
 pair() {
 	local name=$1 pflag=$2 sargs=$3 cargs=${4:-$3} srv cli srv_rc cli_rc
-	PORT=$((PORT + 1))
+	next_port
 	srv="$LOGDIR/srv.log"
 	cli="$LOGDIR/cli.log"
 	env ${RUN_ENV:-} ${SERVER_ENV:-} timeout -k 5 "$PAIR_TIMEOUT" \
