@@ -164,6 +164,12 @@ run() {
 	local ver ctl
 	ver=$(kernel_ver)
 	ctl=$(mktemp -d "${TMPDIR:-/tmp}/ibsnap-lab.XXXXXX")
+	# The guest lays tmpfs over /tmp, /run, /var/tmp and /dev/shm: a
+	# working directory under one of them (a CI clone in /tmp) is mounted
+	# from the host first, so the command finds its files where they are.
+	case $PWD/ in
+	/tmp/* | /run/* | /var/tmp/* | /dev/shm/*) rw=("$PWD" "${rw[@]+"${rw[@]}"}") ;;
+	esac
 	printf '%s\n' "${rw[@]+"${rw[@]}"}" >"$ctl/rw"
 	cat >"$ctl/setup" <<EOF
 set -eu
