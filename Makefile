@@ -178,3 +178,40 @@ bench-shim: deps
 	@$(MAKE) --no-print-directory BUILD=build SAN=0 build
 	@tests/lab/bench.sh build docs/perf.md
 # ---- end of lab tier block ----
+
+# ---- coordinator (ibsnapd), its client in libibsnap.so, the CLI (issue 6) ----
+COORD_WIRE_SRCS := coord/proto.c coord/proto_msg.c coord/net.c
+COORD_LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(COORD_WIRE_SRCS) \
+	coord/client.c coord/client_ckpt.c)
+COORDD_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(COORD_WIRE_SRCS) \
+	$(sort $(wildcard coord/d_*.c)))
+IBSNAPD := $(BUILD)/bin/ibsnapd
+COORD_TEST_BINS := $(BUILD)/tests/coord/coord_peer
+
+build: $(IBSNAPD) $(COORD_TEST_BINS)
+
+# the coordinator client rides in libibsnap.so (the recipe expands SHIM_OBJS)
+SHIM_OBJS += $(COORD_LIB_OBJS)
+$(LIBSHIM): $(COORD_LIB_OBJS)
+
+$(IBSNAPD): $(COORDD_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) -lev
+
+CLI_SRCS += $(COORD_WIRE_SRCS)
+$(IBSNAP): $(COORD_WIRE_SRCS) $(wildcard coord/*.h)
+$(IBSNAP): CFLAGS += -Icoord
+$(IBSNAP): LDFLAGS += -lev
+
+# unit tests of the wire code (test_coord_wire runs bin/ibsnapd)
+$(BUILD)/tests/unit/test_coord_%: tests/unit/test_coord_%.c \
+		$(patsubst %.c,$(BUILD)/obj/%.o,$(COORD_WIRE_SRCS)) | $(IBSNAPD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -Icoord $(filter %.c %.o,$^) -o $@ $(LDFLAGS) -lcmocka
+
+$(BUILD)/tests/coord/%: tests/coord/%.c $(COORD_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Icoord $^ -o $@ $(LDFLAGS)
+
+-include $(COORDD_OBJS:.o=.d) $(COORD_LIB_OBJS:.o=.d)
+# ---- end of issue 6 block ----

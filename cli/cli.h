@@ -1,11 +1,108 @@
 /* SPDX-License-Identifier: MIT */
-/* The ibsnap command line: one file per command. */
+/* The ibsnap command line: one file per command, plus the host agent. */
 #ifndef IBSNAP_CLI_H
 #define IBSNAP_CLI_H
 
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "net.h"
+#include "proto.h"
+
 #define IBSNAP_VERSION "0.1.0"
 
-/* ibsnap run [--fake] [--] CMD ARGS...: execs CMD, returns only on error. */
+/* exit status of checkpoint when CRIU cannot run and no image was written */
+#define ISN_EXIT_NO_IMAGE 3
+
+/* The namespace init's parent-death signal, off around a dump (init.c). */
+#define ISN_SIG_DISARM (SIGRTMIN + 2)
+#define ISN_SIG_ARM (SIGRTMIN + 3)
+#define ISN_INIT_ARMED "ibsnap-init"
+#define ISN_INIT_DISARMED "ibsnap-init-d"
+
 int isn_cmd_run(int argc, char **argv);
+int isn_cmd_init(int argc, char **argv);
+int isn_cmd_checkpoint(int argc, char **argv);
+int isn_cmd_restart(int argc, char **argv);
+int isn_cmd_status(int argc, char **argv);
+
+/* ---- coordinator connection (coordc.c) ---- */
+
+/* --coord, else $IBSNAP_COORD, else the host's default daemon. */
+int isn_coord_addr(const char *opt, struct isn_addr *a);
+/*
+ * Connect; for the default daemon and @start, start ibsnapd if none runs.
+ * A socket, or -errno (a message was printed, prefixed with @who).
+ */
+int isn_coord_dial(const char *who, const struct isn_addr *a, bool start);
+/* Wait for one message (blocking); 1, or -errno. */
+int isn_coord_recv(int fd, struct isn_rx *rx, struct isn_hdr *h,
+		   const void **payload);
+/* Token from $IBSNAP_TOKEN; true if set (and valid). */
+bool isn_env_token(uint8_t tok[ISN_TOKEN_LEN]);
+void isn_hostname(char *out, size_t len);
+/* The directory of this binary (for ibsnapd, libibsnap.so). */
+int isn_self_dir(char *out, size_t len);
+
+/* ---- the host agent (agent.c): ibsnap run's and restart's parent role ---- */
+
+struct isn_agent_ctx {
+	struct isn_addr addr;
+	bool may_start; /* the default daemon: start one when reconnecting */
+	char job[ISN_NAME_MAX];
+	uint8_t token[ISN_TOKEN_LEN];
+	bool have_token;
+	uint64_t id;
+	char host[ISN_NAME_MAX];
+	int sock;
+	struct isn_rx rx;
+	pid_t init_pid; /* the job's namespace init, as this host sees it */
+	bool pidns;
+	bool shell_job;
+	bool restart; /* ibsnap restart: wait for the whole job */
+	bool quiet; /* ... and do not print its phases */
+	int status; /* the tree's exit status, once it exited */
+	bool exited;
+	/* the checkpoint under way (CKPT_BEGIN) */
+	bool in_ckpt;
+	uint32_t ckpt, ck_flags, nranks;
+	char dir[ISN_PATH_MAX];
+	char hostdir[ISN_PATH_MAX + ISN_NAME_MAX + 2]; /* DIR/HOST */
+	char tree[24]; /* this agent's image: DIR/HOST/TREE (its id) */
+	char tmp[ISN_PATH_MAX + ISN_NAME_MAX + 64];
+	uint32_t nclients;
+	uint32_t *clients; /* (rank, pid, wake fd) */
+	uint64_t *inos;
+};
+
+/* JOB_OPEN: 0, or -errno (printed); retries while the daemon says so. */
+int isn_agent_open(struct isn_agent_ctx *ax, uint32_t flags, uint32_t nranks,
+		   uint32_t ckpt);
+/* Serve until the tree exits; returns the exit status to use. */
+int isn_agent_loop(struct isn_agent_ctx *ax);
+/* Disarm (or arm) the init's parent-death signal; 0 once it took effect. */
+int isn_agent_arm_init(struct isn_agent_ctx *ax, bool on);
+/* Wake @ranks (all of the checkpoint's if NULL); the ranks not woken. */
+uint32_t isn_agent_wake(struct isn_agent_ctx *ax, uint32_t flags,
+			const uint32_t *ranks, uint32_t n, uint32_t *gone);
+
+/* ---- CRIU and images (criu.c) ---- */
+
+/* 0 if `criu check` passes; else -1 and a one-line reason in @why. */
+int isn_criu_check(char *why, size_t len);
+/* Dump the tree into ax->tmp (meta file too); 0 or -errno with @why. */
+int isn_criu_dump(struct isn_agent_ctx *ax, char *why, size_t len);
+/* Move ax->tmp to DIR/HOST/TREE (replacing an older one); 0 or -errno. */
+int isn_image_commit(struct isn_agent_ctx *ax);
+void isn_image_discard(struct isn_agent_ctx *ax);
+/* Restore the tree in @treedir; sets ax->init_pid; 0 or -errno. */
+int isn_criu_restore(struct isn_agent_ctx *ax, const char *treedir, char *why,
+		     size_t len);
+/* Read TREEDIR/ibsnap.meta into @ax; 0 or -errno. */
+int isn_meta_read(struct isn_agent_ctx *ax, const char *treedir);
+/* Map a pid of the job's namespace to this host's pid (0 if none). */
+pid_t isn_host_pid(struct isn_agent_ctx *ax, pid_t nspid);
 
 #endif /* IBSNAP_CLI_H */

@@ -1,152 +1,279 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ibsnap run: preload libibsnap.so (from ../lib next to this binary) into a
- * command; every process it starts inherits it.
+ * ibsnap run: join (or start) the coordinator, then run the command as the
+ * child of a small init in a PID namespace of its own (so a restore finds
+ * its PIDs free), with libibsnap.so preloaded into the command and every
+ * process it starts.  This process stays outside as the host agent: it
+ * forwards signals, runs CRIU at checkpoints and exits with the command's
+ * status.
  */
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cli.h"
 
 static void run_usage(FILE *out)
 {
-	fputs("usage: ibsnap run [--fake] [--] CMD [ARGS...]\n"
+	fputs("usage: ibsnap run [OPTIONS] [--] CMD [ARGS...]\n"
 	      "\n"
 	      "Runs CMD (and every process it starts) with libibsnap.so "
 	      "preloaded:\n"
 	      "the program's verbs devices, objects and IDs become virtual, "
 	      "backed\n"
-	      "by a real HCA (rdma-core) or by the fake HCA.\n"
+	      "by a real HCA (rdma-core) or by the fake HCA, and the job can "
+	      "be\n"
+	      "checkpointed (ibsnap checkpoint).  Two ibsnap run on one host "
+	      "form\n"
+	      "one job.\n"
 	      "\n"
 	      "Options:\n"
-	      "  --fake       use the fake HCA (same as IBSNAP_BACKEND=fake)\n"
-	      "  -h, --help   this text\n"
+	      "  --coord HOST:PORT  coordinator (default $IBSNAP_COORD, else "
+	      "the\n"
+	      "                     host's ibsnapd on its Unix socket, "
+	      "started\n"
+	      "                     if none runs)\n"
+	      "  --job NAME         job to join (default $IBSNAP_JOB, else "
+	      "default)\n"
+	      "  --fake             use the fake HCA (IBSNAP_BACKEND=fake)\n"
+	      "  --no-coord         do not register: not checkpointable\n"
+	      "  --no-pidns         no PID namespace (a restore may then "
+	      "find\n"
+	      "                     its PIDs taken; IBSNAP_PIDNS=0 too)\n"
+	      "  --no-preload       register the tree but preload nothing "
+	      "(for\n"
+	      "                     programs that link the client "
+	      "themselves)\n"
+	      "  -h, --help         this text\n"
 	      "\n"
 	      "Environment:\n"
 	      "  IBSNAP_BACKEND=real|fake  HCA under the shim; default: real "
 	      "if\n"
 	      "                            rdma-core lists a device, else "
 	      "fake\n"
+	      "  IBSNAP_TOKEN=HEX          the job's token, to join a job "
+	      "over TCP\n"
+	      "  IBSNAP_COORD_SOCK=PATH    the default daemon's socket\n"
 	      "  IBSNAP_TEST_REMAP=1       test mode: behave as if restarted; "
 	      "every\n"
-	      "                            ID handed out is offset (QPN/SRQN "
-	      "+0x1000,\n"
-	      "                            lkey/rkey ^0x5a5a00, LID +100, GID "
-	      "last\n"
-	      "                            byte ^0x55) and translated back; "
-	      "peers\n"
-	      "                            must run in the same mode\n"
+	      "                            ID handed out is offset and "
+	      "translated\n"
+	      "                            back; peers must run in the same "
+	      "mode\n"
 	      "Fake HCA (IBSNAP_BACKEND=fake):\n"
 	      "  IBSNAP_FABRIC=DIR         directory of the shared fabric "
 	      "(default\n"
-	      "                            /dev/shm/ibsnap-UID); processes "
-	      "with the\n"
-	      "                            same DIR reach each other\n"
+	      "                            /dev/shm/ibsnap-UID)\n"
 	      "  IBSNAP_FAKE_DEVICES=N     devices fake0..fake(N-1) (default "
 	      "1)\n"
-	      "  IBSNAP_FAKE_NODE=NAME     simulated node this process is on, "
-	      "each\n"
-	      "                            with its own LID/GID (default "
-	      "host)\n"
-	      "  IBSNAP_FAKE_LINK=eth|ib   link layer: RoCE (default) or "
-	      "InfiniBand\n"
-	      "  IBSNAP_FAKE_MTU=N         active MTU: 256..4096 (default "
-	      "4096)\n"
-	      "  IBSNAP_FAKE_FAULTS=SPEC   fault injection, comma-separated\n"
-	      "                            "
-	      "drop=P,dup=P,corrupt=P,delay_us=N,seed=N\n"
-	      "  IBSNAP_FAKE_SPIN_US=N     progress thread spin before "
-	      "sleeping\n"
-	      "                            (microseconds, default 50)\n",
+	      "  IBSNAP_FAKE_NODE=NAME     simulated node of this process\n"
+	      "  IBSNAP_FAKE_LINK=eth|ib   link layer (default eth)\n"
+	      "  IBSNAP_FAKE_MTU=N         active MTU (default 4096)\n"
+	      "  IBSNAP_FAKE_FAULTS=SPEC   drop=P,dup=P,corrupt=P,delay_us=N,"
+	      "seed=N\n"
+	      "  IBSNAP_FAKE_SPIN_US=N     progress thread spin (default "
+	      "50)\n",
 	      out);
 }
 
-/* The absolute path of libibsnap.so: ../lib/ relative to this binary. */
-static int shim_path(char *out, size_t len)
+/* The LD_PRELOAD the command gets: [ASan runtime:]shim[:what was there]. */
+static int preload_value(char **out)
 {
-	char exe[PATH_MAX], *slash;
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-
-	if (n < 0)
-		return -1;
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (!slash)
-		return -1;
-	*slash = '\0';
-	if (snprintf(out, len, "%s/../lib/libibsnap.so", exe) >= (int)len)
-		return -1;
-	if (!realpath(out, exe))
-		return -1;
-	snprintf(out, len, "%s", exe);
-	return 0;
-}
-
-/* LD_PRELOAD = [ASan runtime:]shim[:what was there]. */
-static int set_preload(const char *shim)
-{
+	char dir[PATH_MAX], shim[PATH_MAX + 32], real[PATH_MAX];
 	const char *old = getenv("LD_PRELOAD");
 	const char *asan = "";
-	char *val;
-	int ret;
 
+	if (isn_self_dir(dir, sizeof(dir)))
+		return -1;
+	snprintf(shim, sizeof(shim), "%s/../lib/libibsnap.so", dir);
+	if (!realpath(shim, real))
+		return -1;
 #ifdef ISN_ASAN_RT
 	/* a sanitized shim needs the ASan runtime loaded before it */
 	asan = ISN_ASAN_RT ":";
 	setenv("ASAN_OPTIONS", "detect_leaks=0", 0);
 #endif
 	if (old && *old)
-		ret = asprintf(&val, "%s%s:%s", asan, shim, old);
-	else
-		ret = asprintf(&val, "%s%s", asan, shim);
-	if (ret < 0)
-		return -1;
-	ret = setenv("LD_PRELOAD", val, 1);
-	free(val);
-	return ret;
+		return asprintf(out, "%s%s:%s", asan, real, old) < 0 ? -1 : 0;
+	return asprintf(out, "%s%s", asan, real) < 0 ? -1 : 0;
+}
+
+/* The init runs as `ibsnap __init -- CMD...`, in a new PID namespace. */
+static int spawn_init(struct isn_agent_ctx *ax, char **cmd, bool want_ns)
+{
+	char self[PATH_MAX];
+	char **argv;
+	int n, i;
+	pid_t pid = -1;
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (len < 0)
+		return -errno;
+	self[len] = '\0';
+	for (n = 0; cmd[n]; n++)
+		;
+	argv = calloc(n + 4, sizeof(*argv));
+	if (!argv)
+		return -ENOMEM;
+	argv[0] = "ibsnap";
+	argv[1] = "__init";
+	argv[2] = "--";
+	for (i = 0; i < n; i++)
+		argv[3 + i] = cmd[i];
+	if (want_ns) {
+		/* like fork(), but the child is pid 1 of a new namespace */
+		pid = syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL,
+			      NULL, 0);
+		if (pid < 0)
+			fprintf(stderr,
+				"ibsnap run: no PID namespace (%s): a restore "
+				"may find its PIDs taken\n",
+				strerror(errno));
+	}
+	ax->pidns = pid >= 0;
+	if (pid < 0)
+		pid = fork();
+	if (pid == 0) {
+		execv(self, argv);
+		fprintf(stderr, "ibsnap run: %s: %s\n", self, strerror(errno));
+		_exit(127);
+	}
+	free(argv);
+	if (pid < 0)
+		return -errno;
+	ax->init_pid = pid;
+	return 0;
+}
+
+struct run_opts {
+	const char *coord, *job;
+	bool no_coord, no_pidns, no_preload;
+};
+
+/* The index of CMD in argv, or -1 after printing what is wrong. */
+static int parse(int argc, char **argv, struct run_opts *o)
+{
+	int i;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--"))
+			return i + 1 < argc ? i + 1 : -1;
+		if (!strcmp(a, "--fake"))
+			setenv("IBSNAP_BACKEND", "fake", 1);
+		else if (!strcmp(a, "--no-coord"))
+			o->no_coord = true;
+		else if (!strcmp(a, "--no-pidns"))
+			o->no_pidns = true;
+		else if (!strcmp(a, "--no-preload"))
+			o->no_preload = true;
+		else if (!strcmp(a, "--coord") && i + 1 < argc)
+			o->coord = argv[++i];
+		else if (!strcmp(a, "--job") && i + 1 < argc)
+			o->job = argv[++i];
+		else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+			return -2;
+		else {
+			fprintf(stderr, "ibsnap run: bad option '%s'\n", a);
+			return -1;
+		}
+	}
+	return i < argc ? i : -1;
+}
+
+/*
+ * A PID namespace unless told otherwise (IBSNAP_PIDNS=0|1).  Sanitized
+ * builds default to none: inside one, getpid() names another process's
+ * /proc entries (the job sees the host's /proc), which LeakSanitizer reads.
+ */
+static bool pidns_wanted(const struct run_opts *o)
+{
+	const char *env = getenv("IBSNAP_PIDNS");
+
+	if (o->no_pidns)
+		return false;
+	if (env && *env)
+		return strcmp(env, "0") != 0;
+#ifdef ISN_ASAN_RT
+	return false;
+#else
+	return true;
+#endif
+}
+
+static void set_job_env(struct isn_agent_ctx *ax)
+{
+	char tok[2 * ISN_TOKEN_LEN + 1], id[32];
+
+	isn_token_hex(ax->token, tok);
+	snprintf(id, sizeof(id), "%llx", (unsigned long long)ax->id);
+	setenv("IBSNAP_COORD", ax->addr.text, 1);
+	setenv("IBSNAP_JOB", ax->job, 1);
+	setenv("IBSNAP_TOKEN", tok, 1);
+	setenv("IBSNAP_AGENT", id, 1);
+}
+
+static int join(struct isn_agent_ctx *ax, const struct run_opts *o)
+{
+	const char *env_job = getenv("IBSNAP_JOB");
+	bool explicit = o->coord || getenv("IBSNAP_COORD");
+
+	if (isn_coord_addr(o->coord, &ax->addr))
+		return -EINVAL;
+	ax->may_start = !explicit;
+	isn_strlcpy(ax->job,
+		    o->job		? o->job :
+		    env_job && *env_job ? env_job :
+					  "default",
+		    sizeof(ax->job));
+	ax->have_token = isn_env_token(ax->token);
+	if (!isn_agent_open(ax, 0, 0, 0)) {
+		set_job_env(ax);
+		return 0;
+	}
+	if (explicit)
+		return -ECONNREFUSED;
+	fprintf(stderr, "ibsnap run: no coordinator: the job runs but cannot "
+			"be checkpointed\n");
+	unsetenv("IBSNAP_COORD");
+	return 0;
 }
 
 int isn_cmd_run(int argc, char **argv)
 {
-	char shim[PATH_MAX];
-	int i;
+	struct isn_agent_ctx ax = { .sock = -1 };
+	struct run_opts o = { 0 };
+	char *preload = NULL;
+	int i = parse(argc, argv, &o), ret;
 
-	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
-		if (!strcmp(argv[i], "--")) {
-			i++;
-			break;
+	if (i < 0) {
+		run_usage(i == -2 ? stdout : stderr);
+		return i == -2 ? 0 : 2;
+	}
+	if (!o.no_preload) {
+		if (preload_value(&preload)) {
+			fprintf(stderr, "ibsnap run: cannot find "
+					"libibsnap.so next to this binary\n");
+			return 1;
 		}
-		if (!strcmp(argv[i], "--fake")) {
-			setenv("IBSNAP_BACKEND", "fake", 1);
-		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--"
-								      "help")) {
-			run_usage(stdout);
-			return 0;
-		} else {
-			fprintf(stderr, "ibsnap run: unknown option '%s'\n",
-				argv[i]);
-			run_usage(stderr);
-			return 2;
-		}
+		setenv("IBSNAP_INIT_PRELOAD", preload, 1);
+		free(preload);
 	}
-	if (i >= argc) {
-		run_usage(stderr);
-		return 2;
-	}
-	if (shim_path(shim, sizeof(shim))) {
-		fprintf(stderr, "ibsnap run: cannot find libibsnap.so: %s\n",
-			strerror(errno));
+	isn_hostname(ax.host, sizeof(ax.host));
+	if (!o.no_coord && join(&ax, &o))
 		return 1;
+	ret = spawn_init(&ax, argv + i, pidns_wanted(&o));
+	if (ret) {
+		fprintf(stderr, "ibsnap run: cannot start %s: %s\n", argv[i],
+			strerror(-ret));
+		return 126;
 	}
-	if (set_preload(shim)) {
-		perror("ibsnap run: LD_PRELOAD");
-		return 1;
-	}
-	execvp(argv[i], argv + i);
-	fprintf(stderr, "ibsnap run: %s: %s\n", argv[i], strerror(errno));
-	return errno == ENOENT ? 127 : 126;
+	return isn_agent_loop(&ax);
 }

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ibsnap checkpoint: ask the coordinator to take a checkpoint of a job and
+ * print each phase's time as it completes.  Where CRIU cannot run (criu
+ * check fails, as on kernels it does not support) it says so and does the
+ * drain/release/rebuild cycle without a dump.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static void ck_usage(FILE *out)
+{
+	fputs("usage: ibsnap checkpoint [OPTIONS]\n"
+	      "\n"
+	      "Checkpoints a job: quiesce, drain and release its RDMA "
+	      "resources,\n"
+	      "dump every host's part with CRIU into DIR/HOST/ (written "
+	      "under a\n"
+	      "temporary name, renamed when every host is done), then "
+	      "rebuild\n"
+	      "and resume, or end the job (--stop).  Prints each phase's "
+	      "time.\n"
+	      "\n"
+	      "  --dir DIR          where the images go\n"
+	      "  --job NAME         the job (default: the only one)\n"
+	      "  --coord HOST:PORT  coordinator (default $IBSNAP_COORD, else "
+	      "the\n"
+	      "                     host's ibsnapd)\n"
+	      "  --stop             end the job once its image is written\n"
+	      "  --no-dump          the cycle without CRIU (nothing is "
+	      "written)\n"
+	      "  -h, --help         this text\n"
+	      "\n"
+	      "Exit status: 0 done, 1 failed (the job goes on), 2 usage, 3 "
+	      "CRIU\n"
+	      "cannot run here: the cycle was done without an image.\n",
+	      out);
+}
+
+struct ck_opts {
+	const char *coord, *job, *dir;
+	bool stop, no_dump;
+};
+
+static int parse(int argc, char **argv, struct ck_opts *o)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--stop"))
+			o->stop = true;
+		else if (!strcmp(a, "--no-dump"))
+			o->no_dump = true;
+		else if (!strcmp(a, "--dir") && i + 1 < argc)
+			o->dir = argv[++i];
+		else if (!strcmp(a, "--job") && i + 1 < argc)
+			o->job = argv[++i];
+		else if (!strcmp(a, "--coord") && i + 1 < argc)
+			o->coord = argv[++i];
+		else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+			return 1;
+		else
+			return -1;
+	}
+	return 0;
+}
+
+/* DIR made absolute (every host's agent reads it from its own cwd). */
+static int abs_dir(const char *dir, char *out, size_t len)
+{
+	char buf[PATH_MAX];
+
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return -errno;
+	if (!realpath(dir, buf))
+		return -errno;
+	if (strlen(buf) >= len)
+		return -ENAMETOOLONG;
+	strcpy(out, buf);
+	return 0;
+}
+
+static void print_progress(const struct isn_m_ckpt_progress *m, bool *rb,
+			   bool no_dump)
+{
+	const char *name = isn_phase_name(m->phase);
+
+	if (m->status) {
+		printf("  FAILED: %s\n", m->text);
+		*rb = true;
+	} else if (m->phase == ISN_PHASE_DUMP && no_dump) {
+		printf("  %-10s %10s\n", name, "(no dump)");
+	} else {
+		printf("  %-10s %10.3f ms%s\n", name, m->usec / 1000.,
+		       *rb ? "  (rollback)" : "");
+	}
+	fflush(stdout);
+}
+
+/* Print progress until CKPT_END; its status (0 or -errno). */
+static int follow(int fd, bool no_dump)
+{
+	union {
+		struct isn_m_ckpt_progress p;
+		struct isn_m_ckpt_end end;
+		struct isn_m_error err;
+	} m;
+	struct isn_rx rx;
+	const void *payload;
+	struct isn_hdr h;
+	bool rollback = false;
+	int ret;
+
+	isn_rx_init(&rx, ISN_MSG_MAX);
+	for (;;) {
+		ret = isn_coord_recv(fd, &rx, &h, &payload);
+		if (ret < 0 || isn_msg_decode(h.type, payload, h.len, &m)) {
+			fprintf(stderr, "ibsnap checkpoint: lost the "
+					"coordinator: the outcome is unknown "
+					"(ibsnap status)\n");
+			ret = -ECONNRESET;
+			break;
+		}
+		if (h.type == ISN_MSG_CKPT_PROGRESS) {
+			print_progress(&m.p, &rollback, no_dump);
+		} else if (h.type == ISN_MSG_CKPT_END) {
+			printf("%s (%.1f ms)\n", m.end.text,
+			       m.end.usec / 1000.);
+			ret = m.end.status;
+			break;
+		} else if (h.type == ISN_MSG_ERROR) {
+			fprintf(stderr, "ibsnap checkpoint: %s\n", m.err.text);
+			ret = m.err.code ? m.err.code : -EIO;
+			break;
+		}
+	}
+	isn_rx_free(&rx);
+	return ret;
+}
+
+int isn_cmd_checkpoint(int argc, char **argv)
+{
+	struct isn_m_ckpt_start m = { 0 };
+	struct ck_opts o = { 0 };
+	struct isn_addr a;
+	char why[ISN_TEXT_MAX];
+	bool criu_missing = false;
+	int fd, ret = parse(argc, argv, &o);
+
+	if (ret) {
+		ck_usage(ret > 0 ? stdout : stderr);
+		return ret > 0 ? 0 : 2;
+	}
+	if (!o.no_dump && !o.dir) {
+		fprintf(stderr, "ibsnap checkpoint: --dir DIR is needed (or "
+				"--no-dump)\n");
+		return 2;
+	}
+	if (!o.no_dump && isn_criu_check(why, sizeof(why))) {
+		printf("ibsnap checkpoint: CRIU cannot run on this host (%s): "
+		       "doing the drain/release/rebuild cycle without a dump; "
+		       "no image is written\n",
+		       why);
+		criu_missing = true;
+		o.no_dump = true;
+	}
+	if (!o.no_dump && (ret = abs_dir(o.dir, m.dir, sizeof(m.dir)))) {
+		fprintf(stderr, "ibsnap checkpoint: %s: %s\n", o.dir,
+			strerror(-ret));
+		return 1;
+	}
+	if (isn_coord_addr(o.coord, &a))
+		return 2;
+	fd = isn_coord_dial("ibsnap checkpoint", &a, false);
+	if (fd < 0)
+		return 1;
+	isn_strlcpy(m.job, o.job ? o.job : "", sizeof(m.job));
+	if (isn_env_token(m.token))
+		m.flags |= ISN_CK_TOKEN;
+	m.flags |= (o.no_dump ? ISN_CK_NO_DUMP : 0) |
+		   (o.stop ? ISN_CK_STOP : 0);
+	ret = isn_send_msg(fd, ISN_MSG_CKPT_START, &m);
+	if (!ret)
+		ret = follow(fd, o.no_dump);
+	close(fd);
+	if (ret)
+		return 1;
+	return criu_missing ? ISN_EXIT_NO_IMAGE : 0;
+}

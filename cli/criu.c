@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * CRIU and the image directory.  A host's image is written to
+ * DIR/HOST/.TREE.tmp-ID and moved to DIR/HOST/TREE only when every
+ * host's dump of the checkpoint succeeded (WAKE with COMMIT), so a crash
+ * never leaves a half image where ibsnap restart looks.  TREE is the
+ * agent's id: each ibsnap run of a job on one host is a tree of its own
+ * (its own PID namespace).  TREE/ibsnap.meta says which job, checkpoint
+ * and processes the image holds.
+ *
+ * IBSNAP_CRIU names the criu binary (default: criu from PATH) and
+ * IBSNAP_CRIU_OPTS adds options to every dump and restore.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define MAX_ARGS 64
+
+static const char *criu_bin(void)
+{
+	const char *b = getenv("IBSNAP_CRIU");
+
+	return b && *b ? b : "criu";
+}
+
+/* Append IBSNAP_CRIU_OPTS (split on spaces) to @argv at @n. */
+static int add_env_opts(char **argv, int n, char *buf, size_t len)
+{
+	const char *opts = getenv("IBSNAP_CRIU_OPTS");
+	char *tok, *save;
+
+	if (!opts)
+		return n;
+	isn_strlcpy(buf, opts, len);
+	for (tok = strtok_r(buf, " ", &save); tok && n < MAX_ARGS - 1;
+	     tok = strtok_r(NULL, " ", &save))
+		argv[n++] = tok;
+	return n;
+}
+
+/* Run criu with its output appended to @out; its exit status or -errno. */
+static int run_criu(char **argv, const char *out)
+{
+	int status, fd;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		fd = open("/dev/null", O_RDONLY);
+		if (fd >= 0)
+			dup2(fd, 0);
+		fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execvp(argv[0], argv);
+		fprintf(stderr, "%s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* The last line of @path that mentions an error (or its last line). */
+static void last_error(const char *path, char *why, size_t len)
+{
+	char line[512], last[512] = "";
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strstr(line, "Error") || strstr(line, "error") || !last[0])
+			isn_strlcpy(last, line, sizeof(last));
+	}
+	fclose(f);
+	if (last[0])
+		isn_strlcpy(why, last, len);
+}
+
+int isn_criu_check(char *why, size_t len)
+{
+	char out[] = "/tmp/ibsnap-criu-check.XXXXXX";
+	char *argv[] = { (char *)criu_bin(), "check", NULL };
+	int fd = mkstemp(out), ret;
+
+	if (fd < 0) {
+		snprintf(why, len, "mkstemp: %s", strerror(errno));
+		return -1;
+	}
+	close(fd);
+	ret = run_criu(argv, out);
+	if (ret) {
+		snprintf(why, len, "criu check exited with %d", ret);
+		last_error(out, why, len);
+	}
+	unlink(out);
+	return ret ? -1 : 0;
+}
+
+static int rm_one(const char *p, const struct stat *st, int type, struct FTW *f)
+{
+	(void)st;
+	(void)type;
+	(void)f;
+	return remove(p) && errno != ENOENT ? -1 : 0;
+}
+
+static void rm_rf(const char *path)
+{
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int mkdir_p(const char *path)
+{
+	char buf[PATH_MAX], *p;
+
+	isn_strlcpy(buf, path, sizeof(buf));
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return mkdir(buf, 0755) && errno != EEXIST ? -errno : 0;
+}
+
+static void stdio_link(int fd, char *out, size_t len)
+{
+	char path[32];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, out, len - 1);
+	out[n > 0 ? n : 0] = '\0';
+}
+
+static int meta_write(struct isn_agent_ctx *ax)
+{
+	char path[sizeof(ax->tmp) + 16], tok[2 * ISN_TOKEN_LEN + 1];
+	char link[PATH_MAX];
+	uint32_t k;
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/ibsnap.meta", ax->tmp);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	isn_token_hex(ax->token, tok);
+	fprintf(f,
+		"version=1\njob=%s\ntoken=%s\nckpt=%u\nnranks=%u\n"
+		"host=%s\nagent=%s\npidns=%d\nshell_job=%d\ncoord=%s\n",
+		ax->job, tok, ax->ckpt, ax->nranks, ax->host, ax->tree,
+		ax->pidns, ax->shell_job, ax->addr.text);
+	for (fd = 0; fd < 3; fd++) {
+		stdio_link(fd, link, sizeof(link));
+		fprintf(f, "stdio%d=%s\n", fd, link);
+	}
+	for (k = 0; k < ax->nclients; k++)
+		fprintf(f, "client=%u %u %u\n", ax->clients[3 * k],
+			ax->clients[3 * k + 1], ax->clients[3 * k + 2]);
+	return fclose(f) ? -errno : 0;
+}
+
+int isn_criu_dump(struct isn_agent_ctx *ax, char *why, size_t len)
+{
+	char pid[16], log[sizeof(ax->tmp) + 16], buf[1024];
+	char *argv[MAX_ARGS];
+	int n = 0, ret;
+
+	rm_rf(ax->tmp);
+	ret = mkdir_p(ax->hostdir);
+	if (!ret && mkdir(ax->tmp, 0700))
+		ret = -errno;
+	if (!ret)
+		ret = meta_write(ax);
+	if (ret) {
+		snprintf(why, len, "%s: %s", ax->tmp, strerror(-ret));
+		return ret;
+	}
+	ax->shell_job = isatty(0) || isatty(1) || isatty(2);
+	snprintf(pid, sizeof(pid), "%d", (int)ax->init_pid);
+	snprintf(log, sizeof(log), "%s/criu.out", ax->tmp);
+	argv[n++] = (char *)criu_bin();
+	argv[n++] = "dump";
+	argv[n++] = "-t";
+	argv[n++] = pid;
+	argv[n++] = "-D";
+	argv[n++] = ax->tmp;
+	argv[n++] = "-o";
+	argv[n++] = "dump.log";
+	argv[n++] = "-v4";
+	/* the job goes on; ibsnap checkpoint --stop ends it after commit */
+	argv[n++] = "--leave-running";
+	argv[n++] = "--tcp-established";
+	argv[n++] = "--network-lock";
+	argv[n++] = "nftables";
+	if (ax->shell_job)
+		argv[n++] = "--shell-job";
+	n = add_env_opts(argv, n, buf, sizeof(buf));
+	argv[n] = NULL;
+	ret = run_criu(argv, log);
+	if (!ret)
+		return 0;
+	snprintf(why, len, "criu dump exited with %d", ret);
+	snprintf(log, sizeof(log), "%s/dump.log", ax->tmp);
+	last_error(log, why, len);
+	return -EIO;
+}
+
+int isn_image_commit(struct isn_agent_ctx *ax)
+{
+	char final[sizeof(ax->hostdir) + sizeof(ax->tree) + 2];
+	struct stat st;
+
+	snprintf(final, sizeof(final), "%s/%s", ax->hostdir, ax->tree);
+	if (stat(final, &st))
+		return rename(ax->tmp, final) ? -errno : 0;
+	/* swap the new image in, then remove the old one */
+	if (renameat2(AT_FDCWD, ax->tmp, AT_FDCWD, final, RENAME_EXCHANGE))
+		return -errno;
+	rm_rf(ax->tmp);
+	return 0;
+}
+
+void isn_image_discard(struct isn_agent_ctx *ax)
+{
+	char log[sizeof(ax->tmp) + 16];
+	char keep[sizeof(ax->hostdir) + sizeof(ax->tree) + 24];
+
+	if (!ax->tmp[0] || access(ax->tmp, F_OK))
+		return;
+	/* keep CRIU's account of a failed dump */
+	snprintf(log, sizeof(log), "%s/dump.log", ax->tmp);
+	snprintf(keep, sizeof(keep), "%s/%s.dump-failed.log", ax->hostdir,
+		 ax->tree);
+	if (!access(log, F_OK))
+		rename(log, keep);
+	rm_rf(ax->tmp);
+}
+
+/*
+ * A stdio pipe or socket to the old agent: criu gives the restored tree
+ * ours instead, passed as fd 100 + n (criu's own stdio goes to its log).
+ */
+static int inherit_opt(const char *link, int fd, char *out, size_t len)
+{
+	unsigned long ino;
+	int ret = -1;
+
+	if (sscanf(link, "pipe:[%lu]", &ino) == 1)
+		ret = snprintf(out, len, "fd[%d]:pipe[%lu]", 100 + fd, ino);
+	else if (sscanf(link, "socket:[%lu]", &ino) == 1)
+		ret = snprintf(out, len, "fd[%d]:socket[%lu]", 100 + fd, ino);
+	if (ret < 0 || dup2(fd, 100 + fd) < 0)
+		return -1;
+	return 0;
+}
+
+int isn_meta_read(struct isn_agent_ctx *ax, const char *treedir)
+{
+	char path[PATH_MAX], line[PATH_MAX + 16], *v;
+	uint32_t r, p, fd, *cl;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/ibsnap.meta", treedir);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		v = strchr(line, '=');
+		if (!v)
+			continue;
+		*v++ = '\0';
+		if (!strcmp(line, "job"))
+			isn_strlcpy(ax->job, v, sizeof(ax->job));
+		else if (!strcmp(line, "token"))
+			ax->have_token = !isn_token_parse(v, ax->token);
+		else if (!strcmp(line, "agent"))
+			ax->id = strtoull(v, NULL, 16);
+		else if (!strcmp(line, "ckpt"))
+			ax->ckpt = (uint32_t)strtoul(v, NULL, 10);
+		else if (!strcmp(line, "nranks"))
+			ax->nranks = (uint32_t)strtoul(v, NULL, 10);
+		else if (!strcmp(line, "pidns"))
+			ax->pidns = atoi(v);
+		else if (!strcmp(line, "shell_job"))
+			ax->shell_job = atoi(v);
+		else if (!strcmp(line, "client") &&
+			 sscanf(v, "%u %u %u", &r, &p, &fd) == 3) {
+			cl = realloc(ax->clients,
+				     3 * sizeof(*cl) * (ax->nclients + 1));
+			if (!cl)
+				break;
+			ax->clients = cl;
+			cl += 3 * ax->nclients++;
+			cl[0] = r;
+			cl[1] = p;
+			cl[2] = fd;
+		}
+	}
+	fclose(f);
+	/* pipe inodes change in a restore: no inode check on waking */
+	ax->inos = calloc(ax->nclients + 1, sizeof(*ax->inos));
+	if (!ax->inos || !ax->have_token || !ax->job[0])
+		return -EINVAL;
+	return 0;
+}
+
+int isn_criu_restore(struct isn_agent_ctx *ax, const char *treedir, char *why,
+		     size_t len)
+{
+	char pidfile[PATH_MAX], log[PATH_MAX], buf[1024], inh[3][64];
+	char meta[PATH_MAX], line[PATH_MAX + 16], *argv[MAX_ARGS];
+	int n = 0, fd, ret;
+	FILE *f;
+
+	snprintf(pidfile, sizeof(pidfile), "%s/restore.pid", treedir);
+	snprintf(log, sizeof(log), "%s/criu-restore.out", treedir);
+	unlink(pidfile);
+	argv[n++] = (char *)criu_bin();
+	argv[n++] = "restore";
+	argv[n++] = "-D";
+	argv[n++] = (char *)treedir;
+	argv[n++] = "-o";
+	argv[n++] = "restore.log";
+	argv[n++] = "-v4";
+	argv[n++] = "--restore-detached";
+	argv[n++] = "--pidfile";
+	argv[n++] = pidfile;
+	argv[n++] = "--tcp-established";
+	argv[n++] = "--network-lock";
+	argv[n++] = "nftables";
+	if (ax->shell_job)
+		argv[n++] = "--shell-job";
+	/* stdio pipes to the old agent: ours take their place */
+	snprintf(meta, sizeof(meta), "%s/ibsnap.meta", treedir);
+	f = fopen(meta, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (sscanf(line, "stdio%d=", &fd) == 1 && fd >= 0 && fd < 3 &&
+		    !inherit_opt(strchr(line, '=') + 1, fd, inh[fd],
+				 sizeof(inh[fd]))) {
+			argv[n++] = "--inherit-fd";
+			argv[n++] = inh[fd];
+		}
+	}
+	if (f)
+		fclose(f);
+	n = add_env_opts(argv, n, buf, sizeof(buf));
+	argv[n] = NULL;
+	/* the restored init is reparented to us when criu detaches */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	ret = run_criu(argv, log);
+	for (fd = 100; fd < 103; fd++)
+		close(fd);
+	if (ret) {
+		snprintf(why, len, "criu restore exited with %d", ret);
+		snprintf(log, sizeof(log), "%s/restore.log", treedir);
+		last_error(log, why, len);
+		return -EIO;
+	}
+	f = fopen(pidfile, "r");
+	if (!f || fscanf(f, "%d", &ax->init_pid) != 1 || ax->init_pid <= 0) {
+		snprintf(why, len, "%s: no pid", pidfile);
+		ret = -EIO;
+	}
+	if (f)
+		fclose(f);
+	return ret;
+}

@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The checkpoint, as ibsnapd drives it (docs/checkpoint.md):
+ *
+ *   QUIESCE -> DRAIN -> RELEASE -> DUMP -> WAKE -> REBUILD -> RESUME
+ *
+ * Client steps end when every member has acknowledged (a counter, not a
+ * list); RELEASE also waits until every process with a host agent has
+ * closed its connection (DETACH).  DUMP waits for every agent's CRIU dump,
+ * WAKE for every agent to commit or drop its image and wake its processes,
+ * and for the woken processes to reconnect.  A failure anywhere records
+ * the first reason and turns the rest into a rollback: RESUME before
+ * RELEASE, WAKE (if anything detached) + REBUILD + RESUME after it.
+ * A restore (ibsnap restart) starts at WAKE with the ranks to expect.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon.h"
+#include "net.h"
+
+uint16_t isn_ck_step_phase(enum isn_step s)
+{
+	static const uint16_t map[] = {
+		[ISN_ST_QUIESCE] = ISN_PHASE_QUIESCE,
+		[ISN_ST_DRAIN] = ISN_PHASE_DRAIN,
+		[ISN_ST_RELEASE] = ISN_PHASE_RELEASE,
+		[ISN_ST_DUMP] = ISN_PHASE_DUMP,
+		[ISN_ST_WAKE] = ISN_STEP_REJOIN,
+		[ISN_ST_REBUILD] = ISN_PHASE_REBUILD,
+		[ISN_ST_RESUME] = ISN_PHASE_RESUME,
+		[ISN_ST_DONE] = ISN_PHASE_NONE,
+	};
+
+	return map[s];
+}
+
+const char *isn_ck_step_name(enum isn_step s)
+{
+	return isn_phase_name(isn_ck_step_phase(s));
+}
+
+bool isn_ck_client_step(enum isn_step s)
+{
+	return s != ISN_ST_DUMP && s != ISN_ST_WAKE && s != ISN_ST_DONE;
+}
+
+/* Progress goes to the controller and to every agent (restart prints it). */
+void isn_ck_progress(struct isn_ckpt *ck, int32_t status, uint64_t usec,
+		     const char *text)
+{
+	struct isn_m_ckpt_progress m = { .ckpt = ck->id,
+					 .status = status,
+					 .usec = usec };
+	struct isn_agent *a;
+
+	m.phase = isn_ck_step_phase(ck->step);
+	isn_strlcpy(m.text, text, sizeof(m.text));
+	isn_conn_send(ck->ctl, ISN_MSG_CKPT_PROGRESS, &m);
+	for (a = ck->job->agents; a; a = a->next)
+		isn_conn_send(a->conn, ISN_MSG_CKPT_PROGRESS, &m);
+}
+
+/* Answer every put still waiting in this step with XFAIL. */
+static void xchg_abort(struct isn_ckpt *ck)
+{
+	struct isn_m_xfail x = { .seq = ck->seq, .code = ck->status };
+	struct isn_job *j = ck->job;
+	uint32_t r;
+
+	ck->xfail_seq = ck->seq;
+	isn_strlcpy(x.text, ck->why, sizeof(x.text));
+	for (r = 0; r < j->nslots; r++) {
+		struct isn_proc *p = j->procs[r];
+
+		if (!p || !p->member || p->put_seq != ck->seq || !p->blob)
+			continue;
+		isn_conn_send(p->conn, ISN_MSG_XFAIL, &x);
+		free(p->blob);
+		p->blob = NULL;
+	}
+}
+
+void isn_ck_failf(struct isn_ckpt *ck, int code, const char *fmt, ...)
+{
+	char why[ISN_TEXT_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	isn_d_log(ck->job->d, "job '%s': checkpoint %u: %s", ck->job->name,
+		  ck->id, why);
+	if (!ck->failed) {
+		ck->failed = true;
+		ck->status = code ? code : -EIO;
+		isn_strlcpy(ck->why, why, sizeof(ck->why));
+		isn_ck_progress(ck, ck->status, 0, why);
+	}
+	xchg_abort(ck);
+}
+
+/* Recount every barrier after a process or an agent went away. */
+void isn_ck_recount(struct isn_ckpt *ck)
+{
+	struct isn_job *j = ck->job;
+	struct isn_agent *a;
+	uint32_t r;
+
+	ck->members = ck->arrived = ck->puts = ck->detaching = 0;
+	ck->rejoin_wait = ck->agents_wait = 0;
+	for (r = 0; r < j->nslots; r++) {
+		struct isn_proc *p = j->procs[r];
+
+		if (!p || !p->member)
+			continue;
+		ck->members++;
+		ck->arrived += p->acked_seq == ck->seq;
+		ck->puts += p->put_seq == ck->seq;
+		ck->detaching += p->state == ISN_P_DETACHING;
+		ck->rejoin_wait += p->state != ISN_P_LIVE;
+	}
+	if (ck->restore && ck->step == ISN_ST_WAKE)
+		ck->rejoin_wait = ck->nranks > ck->rejoined ?
+					  ck->nranks - ck->rejoined :
+					  0;
+	if (ck->step != ISN_ST_WAKE || isn_ck_stopping(ck))
+		ck->rejoin_wait = 0;
+	for (a = j->agents; a; a = a->next)
+		ck->agents_wait += a->waiting;
+}
+
+/* Remove a process; a member fails the checkpoint.  No step advances. */
+void isn_ck_proc_drop(struct isn_proc *p, const char *how)
+{
+	struct isn_ckpt *ck = p->job->ck;
+
+	if (!ck || !p->member) {
+		isn_job_proc_remove(p);
+		return;
+	}
+	isn_ck_failf(ck, -ECONNRESET, "rank %u (pid %u on %s) %s during %s",
+		     p->rank, p->pid, p->host, how, isn_ck_step_name(ck->step));
+	isn_job_proc_remove(p);
+	isn_ck_recount(ck);
+}
+
+void isn_ck_proc_lost(struct isn_proc *p, const char *how)
+{
+	struct isn_ckpt *ck = p->job->ck;
+
+	isn_ck_proc_drop(p, how);
+	if (ck)
+		isn_ck_check(ck);
+}
+
+void isn_ck_conn_closed(struct isn_proc *p)
+{
+	struct isn_ckpt *ck = p->job->ck;
+
+	if (ck && p->state == ISN_P_DETACHING) {
+		p->state = ISN_P_DETACHED;
+		p->conn = NULL;
+		ck->detaching--;
+		isn_ck_check(ck);
+		return;
+	}
+	isn_ck_proc_lost(p, "lost its connection");
+}
+
+void isn_ck_agent_lost(struct isn_agent *a)
+{
+	struct isn_ckpt *ck = a->job->ck;
+	struct isn_job *j = a->job;
+	uint32_t r;
+
+	if (!ck || a->exited)
+		return;
+	a->waiting = false;
+	isn_ck_failf(ck, -ECONNRESET, "the host agent on %s (pid %u) was lost",
+		     a->host, a->pid);
+	for (r = 0; r < j->nslots; r++) {
+		struct isn_proc *p = j->procs[r];
+
+		if (p && p->member && !p->conn && p->agent_id == a->id)
+			isn_job_proc_remove(p); /* nobody can wake it now */
+	}
+	isn_ck_recount(ck);
+	isn_ck_check(ck);
+}
+
+static struct isn_agent *proc_agent(struct isn_proc *p)
+{
+	struct isn_agent *a = p->agent_id ? isn_job_agent(p->job, p->agent_id) :
+					    NULL;
+
+	return a && a->conn && !a->exited ? a : NULL;
+}
+
+void isn_ck_ack(struct isn_proc *p, const struct isn_m_ack *m)
+{
+	struct isn_ckpt *ck = p->job->ck;
+	struct isn_m_detach det;
+
+	if (!ck || !p->member || m->seq != ck->seq || p->acked_seq == ck->seq ||
+	    !isn_ck_client_step(ck->step))
+		return; /* an ack of a step that was given up */
+	p->acked_seq = m->seq;
+	p->phase = m->phase;
+	ck->arrived++;
+	if (m->status) {
+		isn_ck_failf(ck, m->status,
+			     "rank %u (pid %u on %s): %s failed: %s", p->rank,
+			     p->pid, p->host, isn_ck_step_name(ck->step),
+			     m->text[0] ? m->text : "error");
+	} else if (ck->step == ISN_ST_RELEASE && !ck->failed && proc_agent(p)) {
+		det.ckpt = ck->id;
+		isn_conn_send(p->conn, ISN_MSG_DETACH, &det);
+		p->state = ISN_P_DETACHING;
+		ck->detaching++;
+	}
+	isn_ck_check(ck);
+}
+
+static void xchg_complete(struct isn_ckpt *ck)
+{
+	struct isn_job *j = ck->job;
+	struct isn_all_src *src;
+	struct isn_wbuf w = { 0 };
+	struct isn_sbuf *b = NULL;
+	uint32_t r, n = 0;
+
+	src = calloc(ck->puts ? ck->puts : 1, sizeof(*src));
+	for (r = 0; src && r < j->nslots; r++) {
+		struct isn_proc *p = j->procs[r];
+
+		if (p && p->member && p->put_seq == ck->seq && p->blob)
+			src[n++] =
+				(struct isn_all_src){ r, p->blob_len, p->blob };
+	}
+	if (src && !isn_all_encode(&w, ck->seq, src, n))
+		b = isn_sbuf_from_wbuf(&w);
+	isn_wbuf_free(&w);
+	free(src);
+	if (!b) {
+		isn_ck_failf(ck, -ENOMEM, "out of memory for the exchange");
+		return;
+	}
+	for (r = 0; r < j->nslots; r++) {
+		struct isn_proc *p = j->procs[r];
+
+		if (!p || !p->member || p->put_seq != ck->seq || !p->blob)
+			continue;
+		isn_conn_send_sbuf(p->conn, b);
+		free(p->blob);
+		p->blob = NULL;
+	}
+	isn_d_dbg(j->d,
+		  "job '%s': exchange of %s: %u blobs, %zu bytes sent "
+		  "to each",
+		  j->name, isn_ck_step_name(ck->step), n, b->len);
+	isn_sbuf_put(b);
+}
+
+void isn_ck_put(struct isn_proc *p, const struct isn_m_put *m)
+{
+	struct isn_ckpt *ck = p->job->ck;
+	struct isn_m_xfail x = { .seq = m->seq, .code = -EINVAL };
+
+	if (!ck || !p->member || m->seq != ck->seq ||
+	    (ck->step != ISN_ST_DRAIN && ck->step != ISN_ST_REBUILD)) {
+		isn_strlcpy(x.text, "no exchange in progress", sizeof(x.text));
+	} else if (ck->xfail_seq == ck->seq) {
+		x.code = ck->status;
+		isn_strlcpy(x.text, ck->why, sizeof(x.text));
+	} else if (p->put_seq == ck->seq) {
+		x.code = -EALREADY;
+		isn_strlcpy(x.text, "one put per phase", sizeof(x.text));
+	} else if (!(p->blob = malloc(m->blob.len ? m->blob.len : 1))) {
+		x.code = -ENOMEM;
+		isn_strlcpy(x.text, "out of memory", sizeof(x.text));
+	} else {
+		memcpy(p->blob, m->blob.data, m->blob.len);
+		p->blob_len = m->blob.len;
+		p->put_seq = ck->seq;
+		if (++ck->puts >= ck->members)
+			xchg_complete(ck);
+		return;
+	}
+	isn_conn_send(p->conn, ISN_MSG_XFAIL, &x);
+}
+
+void isn_ck_dump_done(struct isn_agent *a, const struct isn_m_dump_done *m)
+{
+	struct isn_ckpt *ck = a->job->ck;
+
+	if (!ck || m->ckpt != ck->id || ck->step != ISN_ST_DUMP || !a->waiting)
+		return;
+	a->waiting = false;
+	ck->agents_wait--;
+	if (m->status)
+		isn_ck_failf(ck, m->status, "the dump on %s failed: %s",
+			     a->host, m->text);
+	isn_ck_check(ck);
+}
+
+void isn_ck_wake_done(struct isn_agent *a, const struct isn_m_wake_done *m)
+{
+	struct isn_ckpt *ck = a->job->ck;
+	struct isn_job *j = a->job;
+	uint32_t i, r;
+
+	if (!ck || m->ckpt != ck->id || ck->step != ISN_ST_WAKE || !a->waiting)
+		return;
+	a->waiting = false;
+	ck->agents_wait--;
+	for (i = 0; i < m->gone.n; i++) {
+		r = isn_u32s_at(&m->gone, i);
+		if (r < j->nslots && j->procs[r] && !j->procs[r]->conn)
+			isn_ck_proc_drop(j->procs[r], "was gone when woken");
+	}
+	isn_ck_check(ck);
+}
+
+int isn_ck_rejoin(struct isn_job *j, struct isn_proc *p, bool created)
+{
+	struct isn_ckpt *ck = j->ck;
+
+	if (!ck)
+		return 0;
+	if (ck->restore && created && ck->step == ISN_ST_WAKE) {
+		p->member = true;
+		ck->members++;
+		ck->rejoined++;
+		if (ck->rejoin_wait)
+			ck->rejoin_wait--;
+		return ISN_RG_DRIVEN;
+	}
+	if (created || !p->member || ck->step != ISN_ST_WAKE)
+		return -EAGAIN; /* not now: after the checkpoint */
+	if (p->state == ISN_P_DETACHED && ck->rejoin_wait)
+		ck->rejoin_wait--;
+	return ISN_RG_DRIVEN;
+}
+
+void isn_ck_kick(struct isn_job *j)
+{
+	if (j->ck)
+		isn_ck_check(j->ck);
+}
