@@ -19,7 +19,7 @@ if [[ -z ${IBSNAP_FABRIC:-} ]]; then
 	fab_owned=1
 fi
 export IBSNAP_FABRIC
-PAIR_TIMEOUT=${PAIR_TIMEOUT:-60}
+PAIR_TIMEOUT=${PAIR_TIMEOUT:-120}
 PORT=$((20000 + ($$ * 7) % 20000))
 checks=0
 failures=0
