@@ -8,7 +8,6 @@
  * goes away the job goes on; the agent wakes any process that waits for it
  * and reattaches when it can.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <ev.h>
 #include <fcntl.h>
@@ -16,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -375,124 +373,4 @@ int isn_agent_loop(struct isn_agent_ctx *ax)
 	free(ax->clients);
 	free(ax->inos);
 	return ax->status;
-}
-
-/* The pid namespace of the job's init, as "pid:[inode]". */
-static int ns_of(pid_t pid, char *out, size_t len)
-{
-	char path[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
-	n = readlink(path, out, len - 1);
-	if (n <= 0)
-		return -1;
-	out[n] = '\0';
-	return 0;
-}
-
-/* The innermost pid of @pid (the last field of NSpid), or 0. */
-static pid_t inner_pid(pid_t pid)
-{
-	char path[64], line[256], *last;
-	pid_t inner = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "NSpid:", 6))
-			continue;
-		line[strcspn(line, "\n")] = '\0';
-		last = strrchr(line, '\t');
-		last = last ? last : strrchr(line, ' ');
-		inner = last ? (pid_t)atoi(last + 1) : 0;
-		break;
-	}
-	if (f)
-		fclose(f);
-	return inner;
-}
-
-pid_t isn_host_pid(struct isn_agent_ctx *ax, pid_t nspid)
-{
-	char ns[64], other[64];
-	struct dirent *e;
-	pid_t pid, found = 0;
-	DIR *d;
-
-	if (!ax->pidns)
-		return kill(nspid, 0) && errno == ESRCH ? 0 : nspid;
-	if (ns_of(ax->init_pid, ns, sizeof(ns)))
-		return 0;
-	if (nspid == 1)
-		return ax->init_pid;
-	d = opendir("/proc");
-	while (d && !found && (e = readdir(d))) {
-		pid = (pid_t)atoi(e->d_name);
-		if (pid > 0 && !ns_of(pid, other, sizeof(other)) &&
-		    !strcmp(ns, other) && inner_pid(pid) == nspid)
-			found = pid;
-	}
-	if (d)
-		closedir(d);
-	return found;
-}
-
-static int wake_one(struct isn_agent_ctx *ax, uint32_t k,
-		    const struct isn_wake *w)
-{
-	pid_t pid = isn_host_pid(ax, (pid_t)ax->clients[3 * k + 1]);
-	char path[64];
-	struct stat st;
-	ssize_t n;
-	int fd;
-
-	if (!pid)
-		return -ESRCH;
-	snprintf(path, sizeof(path), "/proc/%d/fd/%u", (int)pid,
-		 ax->clients[3 * k + 2]);
-	/* the fd must still be its wake pipe (checked by inode when known) */
-	if (stat(path, &st) || !S_ISFIFO(st.st_mode) ||
-	    (ax->inos[k] && st.st_ino != ax->inos[k]))
-		return -ESRCH;
-	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, w, sizeof(*w));
-	close(fd);
-	return n == (ssize_t)sizeof(*w) ? 0 : -EIO;
-}
-
-static int client_index(struct isn_agent_ctx *ax, uint32_t rank)
-{
-	uint32_t k;
-
-	for (k = 0; k < ax->nclients; k++)
-		if (ax->clients[3 * k] == rank)
-			return (int)k;
-	return -1;
-}
-
-uint32_t isn_agent_wake(struct isn_agent_ctx *ax, uint32_t flags,
-			const uint32_t *ranks, uint32_t n, uint32_t *gone)
-{
-	struct isn_wake w = { .magic = ISN_WAKE_MAGIC,
-			      .version = ISN_WAKE_VERSION,
-			      .size = sizeof(w),
-			      .ckpt = ax->ckpt,
-			      .flags = flags,
-			      .agent = ax->id };
-	uint32_t i, ngone = 0;
-	int k;
-
-	isn_strlcpy(w.coord, ax->addr.text, sizeof(w.coord));
-	if (!ranks)
-		n = ax->nclients;
-	for (i = 0; i < n; i++) {
-		k = ranks ? client_index(ax, ranks[i]) : (int)i;
-		if ((k < 0 || wake_one(ax, (uint32_t)k, &w)) && gone)
-			gone[ngone++] = ranks ? ranks[i] : ax->clients[3 * k];
-	}
-	return ngone;
 }

@@ -84,7 +84,8 @@ int isn_agent_open(struct isn_agent_ctx *ax, uint32_t flags, uint32_t nranks,
 int isn_agent_loop(struct isn_agent_ctx *ax);
 /* Disarm (or arm) the init's parent-death signal; 0 once it took effect. */
 int isn_agent_arm_init(struct isn_agent_ctx *ax, bool on);
-/* Wake @ranks (all of the checkpoint's if NULL); the ranks not woken. */
+/* Wake @ranks (all of the checkpoint's if NULL); the ranks not woken
+ * (wake.c). */
 uint32_t isn_agent_wake(struct isn_agent_ctx *ax, uint32_t flags,
 			const uint32_t *ranks, uint32_t n, uint32_t *gone);
 
@@ -102,7 +103,5 @@ int isn_criu_restore(struct isn_agent_ctx *ax, const char *treedir, char *why,
 		     size_t len);
 /* Read TREEDIR/ibsnap.meta into @ax; 0 or -errno. */
 int isn_meta_read(struct isn_agent_ctx *ax, const char *treedir);
-/* Map a pid of the job's namespace to this host's pid (0 if none). */
-pid_t isn_host_pid(struct isn_agent_ctx *ax, pid_t nspid);
 
 #endif /* IBSNAP_CLI_H */
