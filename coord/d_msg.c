@@ -81,9 +81,9 @@ static int on_register(struct isn_conn *c, const struct isn_m_register *m)
 	p->wake_ino = m->wake_ino;
 	if (rejoin) {
 		p->epoch = m->epoch;
+		/* checkpoint ids stay unique across daemons */
 		if (j->epoch < m->epoch && !j->ck)
-			j->epoch =
-				m->epoch; /* ids stay unique across daemons */
+			j->epoch = m->epoch;
 		flags = isn_ck_rejoin(j, p, created);
 		if (flags < 0) {
 			if (created)
@@ -140,7 +140,6 @@ static int on_job_open(struct isn_conn *c, const struct isn_m_job_open *m)
 				       "job '%s' is running: cannot restore "
 				       "checkpoint %u into it",
 				       j->name, m->ckpt);
-			isn_job_maybe_free(j);
 			return ret;
 		}
 	} else if (j->ck && !j->ck->restore) {
@@ -302,10 +301,15 @@ static void dispatch_new(struct isn_conn *c, uint16_t type,
 
 	switch (type) {
 	case ISN_MSG_REGISTER:
-		on_register(c, &m->reg);
+		/* a job made for a refused registration goes again */
+		if (on_register(c, &m->reg) &&
+		    (j = isn_job_find(c->d, m->reg.job)))
+			isn_job_maybe_free(j);
 		return;
 	case ISN_MSG_JOB_OPEN:
-		on_job_open(c, &m->job_open);
+		if (on_job_open(c, &m->job_open) &&
+		    (j = isn_job_find(c->d, m->job_open.job)))
+			isn_job_maybe_free(j);
 		return;
 	case ISN_MSG_STATUS_REQ:
 		on_status(c, &m->status_req);

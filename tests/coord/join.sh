@@ -8,6 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 
 # --- two ibsnap run, one job (with leak checks: no PID namespace)
+export IBSNAP_CRIU=$FAKE_CRIU FAKE_CRIU_CTL=$T
 P=$T/peers-two
 ASAN_OPTIONS=detect_leaks=1 start_job "$P" 1 --no-pidns
 first=$JOB_PID
@@ -21,6 +22,12 @@ ok "status shows it: 2 processes, 2 agents" $? "$T/st"
 "$IBSNAP" checkpoint --no-dump >"$T/ck" 2>&1 && all_logs "$P" "drain ok n=2" 2 &&
 	all_logs "$P" "rebuild ok n=2" 2
 ok "a checkpoint spans both (each got both blobs)" $? "$T/ck"
+"$IBSNAP" checkpoint --dir "$T/two" >"$T/ck" 2>&1 &&
+	[[ $(ls "$T/two/$HOST" | wc -l) -eq 2 ]] &&
+	[[ $(cat "$T/two/$HOST"/*/ibsnap.meta | grep -c '^ckpt=2$') -eq 2 ]] &&
+	[[ $(cat "$T/two/$HOST"/*/ibsnap.meta | grep -c '^client=') -eq 2 ]]
+ok "each ibsnap run dumps its own tree (DIR/HOST/TREE), same checkpoint" $? "$T/ck"
+unset IBSNAP_CRIU
 touch "$P/stop"
 wait $first && wait $second
 ok "both exit 0" $? "$P/run.out"
