@@ -127,22 +127,6 @@ static void rm_rf(const char *path)
 	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static int mkdir_p(const char *path)
-{
-	char buf[PATH_MAX], *p;
-
-	isn_strlcpy(buf, path, sizeof(buf));
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return mkdir(buf, 0755) && errno != EEXIST ? -errno : 0;
-}
-
 static void stdio_link(int fd, char *out, size_t len)
 {
 	char path[32];
@@ -188,7 +172,7 @@ int isn_criu_dump(struct isn_agent_ctx *ax, char *why, size_t len)
 	int n = 0, ret;
 
 	rm_rf(ax->tmp);
-	ret = mkdir_p(ax->hostdir);
+	ret = isn_mkdir_p(ax->hostdir, 0755);
 	if (!ret && mkdir(ax->tmp, 0700))
 		ret = -errno;
 	if (!ret)

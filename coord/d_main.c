@@ -101,11 +101,19 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+static int write_pid(int fd)
+{
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+
+	return ftruncate(fd, 0) || pwrite(fd, pid, n, 0) != n ? -EIO : 0;
+}
+
 /* The lock next to the socket says who owns it; it holds the pid. */
 static int take_lock(struct isn_d *d)
 {
-	char path[ISN_PATH_MAX + 8], pid[32];
-	int fd, n;
+	char path[ISN_PATH_MAX + 8];
+	int fd;
 
 	snprintf(path, sizeof(path), "%s.lock", d->o.sock);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -115,8 +123,7 @@ static int take_lock(struct isn_d *d)
 		close(fd);
 		return -EADDRINUSE;
 	}
-	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-	if (ftruncate(fd, 0) || pwrite(fd, pid, n, 0) != n) {
+	if (write_pid(fd)) {
 		close(fd);
 		return -EIO;
 	}
@@ -362,13 +369,9 @@ static int serve(struct isn_d *d, bool fg, const char *log)
 		return 1;
 	}
 	if (!fg) {
-		char pid[32];
-		int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-
 		/* daemon() forked: the lock is ours still, the pid is new */
 		ev_loop_fork(d->loop);
-		if (ftruncate(d->lock_fd, 0) ||
-		    pwrite(d->lock_fd, pid, n, 0) != n)
+		if (write_pid(d->lock_fd))
 			isn_d_log(d, "cannot write the pid into the lock: %m");
 	}
 	isn_d_log(d, "listening on %s%s%s%s", d->o.sock,

@@ -91,6 +91,24 @@ bool isn_addr_is_default(const struct isn_addr *a)
 	return a->is_unix && !isn_addr_default(&d) && !strcmp(d.path, a->path);
 }
 
+int isn_mkdir_p(const char *dir, mode_t mode)
+{
+	char buf[ISN_PATH_MAX], *p;
+
+	if (strlen(dir) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	strcpy(buf, dir);
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return mkdir(buf, mode) && errno != EEXIST ? -errno : 0;
+}
+
 int isn_sock_dir_make(const char *path)
 {
 	char dir[ISN_PATH_MAX], *p;
@@ -100,17 +118,7 @@ int isn_sock_dir_make(const char *path)
 	if (!p || p == dir)
 		return 0;
 	*p = '\0';
-	for (p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0755) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(dir, 0700) && errno != EEXIST)
-		return -errno;
-	return 0;
+	return isn_mkdir_p(dir, 0700);
 }
 
 static int connect_unix(const char *path)

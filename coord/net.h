@@ -36,6 +36,8 @@ int isn_default_sock(char *out, size_t len);
 int isn_addr_default(struct isn_addr *a);
 /* Is @a the host's default daemon (one ibsnap may start)? */
 bool isn_addr_is_default(const struct isn_addr *a);
+/* mkdir -p @dir, its last component with @mode; 0 or -errno. */
+int isn_mkdir_p(const char *dir, mode_t mode);
 /* mkdir -p the directory of a socket path, mode 0700; 0 or -errno. */
 int isn_sock_dir_make(const char *path);
 
