@@ -48,12 +48,10 @@ for s in "${suites[@]}"; do
 	echo "== boot $n: $s: exit $rc, $((SECONDS - t0)) s"
 	{
 		sed -n -e 's/^ok \{1,\}/PASS /p' -e 's/^FAIL /FAIL /p' "$log"
-		if [[ $rc -ne 0 ]] && ! grep -q '^FAIL ' "$log"; then
-			if [[ $rc -eq 124 || $rc -eq 137 ]]; then
-				echo "FAIL $name: timed out after $SUITE_TIMEOUT s"
-			else
-				echo "FAIL $name: exit $rc"
-			fi
+		if [[ $rc -eq 124 || $rc -eq 137 ]]; then
+			echo "FAIL $name: timed out after $SUITE_TIMEOUT s, its later checks did not run"
+		elif [[ $rc -ne 0 ]] && ! grep -q '^FAIL ' "$log"; then
+			echo "FAIL $name: exit $rc"
 		fi
 	} | sed "s/^\(PASS\|FAIL\) /&[lab] /" >>"$STATE/results"
 done

@@ -15,7 +15,7 @@ BUILD=$(cd "${1:?usage: diff.sh BUILD_DIR [OUT_DIR]}" && pwd)
 OUT=${2:-$(mktemp -d)}
 DOC=$HERE/../../docs/fake-hca.md
 IBSNAP=$BUILD/bin/ibsnap
-T=${VDIFF_TIMEOUT:-240}
+T=${VDIFF_TIMEOUT:-120} # a probe takes 2-30 s here
 mkdir -p "$OUT"
 
 # The table rows of the doc's section: key<TAB>rxe<TAB>fake, cells unquoted.
