@@ -140,6 +140,13 @@ $(BUILD)/tests/unit/test_wq: tests/unit/test_wq.c $(BUILD)/obj/verbs-shim/wq.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $^ -o $@ $(LDFLAGS) -lcmocka
 
+# The checkpoint stream test drives ranks running under the shim and gives
+# fake nodes new incarnations itself (fab_node_reincarnate, static archive).
+$(BUILD)/tests/integration/ckpt_stream: tests/integration/ckpt_stream.c \
+		$(wildcard tests/integration/ck*.h) $(LIBFAKE_A) $(LIBSHIM)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $< -o $@ $(LDFLAGS) $(LIBFAKE_A) -libverbs -ldl
+
 # Programs tests/shim/*.sh run under ibsnap run: plain verbs programs.
 $(BUILD)/tests/shim/%: tests/shim/%.c tests/shim/shimtest.h
 	@mkdir -p $(dir $@)

@@ -50,29 +50,53 @@ enum isn_ckpt_stage {
 struct isn_ck_state {
 	enum isn_ckpt_stage stage;
 	unsigned int epoch; /* checkpoints done */
-	uint64_t drain_ns; /* how long drain waits for markers */
+	uint64_t drain_ns; /* how long drain waits for markers, per round */
 	int saved_cqs; /* CQs holding saved completions */
+	_Atomic int markers_out; /* markers posted and not completed */
 };
 
 extern struct isn_ck_state isn_ckst;
-/* Serializes the phases and the pending queue. */
-extern pthread_mutex_t isn_ckst_lock;
+
+/*
+ * One resource kind: its halves of the phases, each a loop over the kind's
+ * objects.  The driver calls them kind by kind in dependency order
+ * (rebuild, connect) or its reverse (release).  NULL: nothing to do.
+ */
+struct isn_ck_kind {
+	const char *name;
+	int (*release)(void);
+	int (*rebuild)(void); /* re-create, before the ID exchange */
+	int (*connect)(void); /* after it: peers' new IDs are known */
+};
+
+extern const struct isn_ck_kind isn_ck_ctx, isn_ck_pd, isn_ck_mr,
+	isn_ck_channel, isn_ck_cq, isn_ck_srq, isn_ck_qp, isn_ck_ah;
 
 /* Checkpoint state of one QP (drain/qp.c). */
 struct isn_qp_ckpt {
 	bool marker_posted, marker_done;
-	bool flushing; /* moved to ERR by release: its flushes are ours */
-	uint32_t flushed_sends;
+	bool flushing; /* moved to ERR by the checkpoint: its flushes are ours */
 	enum ibv_wc_status marker_status;
-	enum ibv_qp_state state; /* when released */
-	uint32_t peer_consumed; /* the peer's receives our messages took */
-	bool peer_known;
-	uint64_t repost_from, repost_to; /* send log range to post again */
-	uint32_t new_qpn; /* real QPN of the rebuilt QP */
+	enum ibv_qp_state state; /* the backend QP's, when drained */
+	uint64_t drained_at; /* sq.begun when its last marker was posted */
+	struct ibv_ah *self_ah; /* UD marker: to itself, a wrong Q_Key */
+	struct isn_early *early; /* shim receive buffers (drain/early.c) */
 };
+
+#define isn_for_each_obj(type, var, kind)                        \
+	for (struct isn_list *isn_e_ = isn_objs[kind].next;      \
+	     isn_e_ != &isn_objs[kind] &&                        \
+	     ((var) = isn_container_of(isn_e_, type, entry), 1); \
+	     isn_e_ = isn_e_->next)
 
 /* drain/cq.c */
 void isn_cq_saved_push(struct isn_cq *cq, const struct ibv_wc *wc);
+/* Poll every CQ into its saved completions until @done() (NULL: until
+ * a round finds every CQ empty) or @ns pass (0: no limit); 0 or
+ * -ETIMEDOUT. */
+int isn_cqs_drain(bool (*done)(void), uint64_t ns);
+/* A saved completion makes an armed CQ's channel ready (rebuild/cq.c). */
+void isn_cq_raise_event(struct isn_cq *cq);
 /* Poll @cq's backend CQ once into its saved completions (lock held);
  * the number polled or a negative value. */
 int isn_cq_drain_once(struct isn_cq *cq);
@@ -87,5 +111,45 @@ void isn_pending_free(void);
 
 /* the time now, ns */
 uint64_t isn_now_ns(void);
+
+/* drain/qp.c */
+int isn_qps_post_markers(void);
+bool isn_qps_markers_done(void);
+/* The drain's exchange: stuck QPs reported, their peers' receive queues
+ * get shim buffers (drain/early.c). */
+int isn_qps_drain_exchange(struct isn_exchange *x);
+void isn_qp_ckpt_free(struct isn_qp *qp);
+
+/* drain/early.c: messages an RNR held up, caught in shim buffers */
+struct isn_early;
+int isn_early_post(struct isn_qp *qp, struct isn_srq *srq);
+bool isn_early_own_wc(struct isn_qp *qp, const struct ibv_wc *wc);
+void isn_early_release(void);
+/* Satisfy receive @wr from the oldest early message of its queue:
+ * true if it was (a completion is saved), false if none waits. */
+bool isn_early_take(struct isn_qp *qp, struct isn_srq *srq,
+		    const struct ibv_recv_wr *wr);
+bool isn_early_pending(struct isn_qp *qp, struct isn_srq *srq);
+
+/* rebuild/<kind>.c: the rebuild halves of the kinds */
+int isn_ctx_rebuild(void);
+int isn_pd_rebuild(void);
+int isn_mr_rebuild(void);
+int isn_channel_rebuild(void);
+int isn_cq_rebuild(void);
+int isn_cq_connect(void);
+int isn_srq_rebuild(void);
+int isn_qp_rebuild(void);
+int isn_qp_connect(void);
+int isn_ah_connect(void);
+
+/* rebuild/ids.c: one exchange of {old virtual -> new real} */
+int isn_ids_exchange(struct isn_exchange *x);
+/* rebuild/repost.c: post the logged receives of @wq (@qp's receive queue,
+ * or @srq) again, in order, the held-up messages taking the oldest */
+int isn_wq_repost(struct isn_qp *qp, struct isn_srq *srq, struct isn_wq *wq);
+/* rebuild/qp.c, rebuild/srq.c: post the logged receives again */
+int isn_qps_repost(void);
+int isn_srqs_repost(void);
 
 #endif /* IBSNAP_DRAIN_CKPT_H */

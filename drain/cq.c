@@ -7,6 +7,7 @@
  * backend CQ; rebuild/cq.c makes a new one.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,11 @@ static void saved_count(int delta)
 static uint32_t saved_n(const struct isn_cq *cq)
 {
 	return cq->saved ? cq->saved->n - cq->saved->head : 0;
+}
+
+uint32_t isn_cq_saved_count(const struct isn_cq *cq)
+{
+	return saved_n(cq);
 }
 
 /* Lock held.  Completions that do not fit are lost as on a CQ overrun. */
@@ -113,14 +119,15 @@ bool isn_ckpt_own_wc(struct isn_cq *cq, const struct ibv_wc *wc)
 	    !ck->marker_done && !(wc->opcode & IBV_WC_RECV)) {
 		ck->marker_done = true;
 		ck->marker_status = wc->status;
+		/* a checkpoint that ended with markers out polls slowly
+		 * until the last one is in */
+		if (atomic_fetch_sub(&isn_ckst.markers_out, 1) == 1 &&
+		    isn_ckst.stage == ISN_CK_RUNNING)
+			atomic_fetch_and(&isn_slow,
+					 ~(uint32_t)ISN_SLOW_CKPT_POLL);
 		return true;
 	}
-	if (ck->flushing && wc->status == IBV_WC_WR_FLUSH_ERR) {
-		if (!(wc->opcode & IBV_WC_RECV))
-			ck->flushed_sends++;
-		return true;
-	}
-	return false;
+	return (wc->opcode & IBV_WC_RECV) && isn_early_own_wc(qp, wc);
 }
 
 /* Drop the checkpoint's own completions from @wc; how many are left. */
@@ -149,6 +156,30 @@ int isn_cq_drain_once(struct isn_cq *cq)
 	for (i = 0; i < k; i++)
 		isn_cq_saved_push(cq, &wc[i]);
 	return got;
+}
+
+int isn_cqs_drain(bool (*done)(void), uint64_t ns)
+{
+	uint64_t end = isn_now_ns() + ns;
+	struct isn_cq *cq;
+	int got, any;
+
+	for (;;) {
+		any = 0;
+		isn_for_each_obj(struct isn_cq, cq, ISN_OBJ_CQ)
+		{
+			pthread_mutex_lock(&cq->lock);
+			while ((got = isn_cq_drain_once(cq)) > 0)
+				any += got;
+			pthread_mutex_unlock(&cq->lock);
+		}
+		if (done ? done() : !any)
+			return 0;
+		if (ns && isn_now_ns() > end)
+			return -ETIMEDOUT;
+		if (!any)
+			sched_yield();
+	}
 }
 
 int isn_ckpt_poll(struct isn_cq *cq, int n, struct ibv_wc *wc)
@@ -282,3 +313,33 @@ void isn_ckpt_end_poll(struct isn_cq *cq)
 	cq->ex_locked = false;
 	pthread_mutex_unlock(&cq->lock);
 }
+
+/* RELEASE: what the CQs hold was saved at the start of the phase. */
+static int cq_release(void)
+{
+	struct isn_cq *cq;
+	int ret;
+
+	isn_for_each_obj(struct isn_cq, cq, ISN_OBJ_CQ)
+	{
+		if (!cq->real)
+			continue;
+		pthread_mutex_lock(&cq->lock);
+		ret = isn_g.ops.destroy_cq(cq->real);
+		if (!ret) {
+			cq->real = NULL;
+			cq->real_ex = NULL;
+		}
+		pthread_mutex_unlock(&cq->lock);
+		if (ret)
+			return -ret;
+	}
+	return 0;
+}
+
+const struct isn_ck_kind isn_ck_cq = {
+	.name = "cq",
+	.release = cq_release,
+	.rebuild = isn_cq_rebuild,
+	.connect = isn_cq_connect,
+};

@@ -34,6 +34,7 @@ const struct isn_vid_peer *isn_ah_attr_peer(const struct ibv_ah_attr *attr)
 ISN_EXPORT struct ibv_ah *ibv_create_ah(struct ibv_pd *ibpd,
 					struct ibv_ah_attr *attr)
 {
+	ISN_CTL();
 	struct isn_pd *pd = isn_pd_of(ibpd);
 	struct ibv_ah_attr ra;
 	struct isn_ah *ah;
@@ -64,6 +65,7 @@ ISN_EXPORT struct ibv_ah *ibv_create_ah(struct ibv_pd *ibpd,
 
 ISN_EXPORT int ibv_destroy_ah(struct ibv_ah *ibah)
 {
+	ISN_CTL();
 	struct isn_ah *ah = isn_ah_of(ibah);
 	int ret;
 

@@ -111,6 +111,7 @@ ISN_EXPORT int ibv_init_ah_from_wc(struct ibv_context *context,
 				   struct ibv_grh *grh,
 				   struct ibv_ah_attr *ah_attr)
 {
+	ISN_CTL();
 	if (!isn_ctx_of(context))
 		return ISN_REAL(
 			int (*)(struct ibv_context *, uint8_t, struct ibv_wc *,

@@ -92,6 +92,26 @@ int isn_async_open(struct isn_context *ictx)
 	return 0;
 }
 
+void isn_async_unwatch(struct isn_context *ictx)
+{
+	isn_ev_unwatch(ictx->async_watch);
+	ictx->async_watch = NULL;
+	async_drain(ictx); /* what the backend still holds */
+}
+
+int isn_async_rewatch(struct isn_context *ictx)
+{
+	int ret;
+
+	if (ictx->real->async_fd < 0)
+		return 0;
+	ret = isn_fd_nonblock(ictx->real->async_fd);
+	if (!ret)
+		ret = isn_ev_watch(ictx->real->async_fd, async_drain, ictx,
+				   &ictx->async_watch);
+	return ret;
+}
+
 void isn_async_close(struct isn_context *ictx)
 {
 	isn_ev_unwatch(ictx->async_watch);

@@ -72,6 +72,7 @@ err_free:
 ISN_EXPORT struct ibv_comp_channel *
 ibv_create_comp_channel(struct ibv_context *context)
 {
+	ISN_CTL();
 	struct isn_context *ictx = isn_ctx_of(context);
 
 	if (!ictx)
@@ -83,6 +84,7 @@ ibv_create_comp_channel(struct ibv_context *context)
 
 ISN_EXPORT int ibv_destroy_comp_channel(struct ibv_comp_channel *channel)
 {
+	ISN_CTL();
 	struct isn_channel *ch = isn_channel_of(channel);
 	struct ibv_context *vctx;
 	int ret;

@@ -52,6 +52,7 @@ static void ctx_test_node(struct isn_context *ictx)
 
 ISN_EXPORT struct ibv_context *ibv_open_device(struct ibv_device *device)
 {
+	ISN_CTL();
 	struct isn_device *d = isn_dev_of(device);
 	struct isn_context *ictx;
 	struct ibv_context *ctx;
@@ -94,6 +95,7 @@ ISN_EXPORT struct ibv_context *ibv_open_device(struct ibv_device *device)
 
 ISN_EXPORT int ibv_close_device(struct ibv_context *context)
 {
+	ISN_CTL();
 	struct isn_context *ictx = isn_ctx_of(context);
 
 	if (!ictx)
@@ -112,6 +114,7 @@ int isn_query_device_ex(struct ibv_context *context,
 			const struct ibv_query_device_ex_input *input,
 			struct ibv_device_attr_ex *attr, size_t attr_size)
 {
+	ISN_CTL();
 	struct isn_context *ictx = isn_ctx_of(context);
 	struct ibv_device_attr_ex full;
 	int ret;
@@ -149,6 +152,7 @@ ISN_EXPORT int ibv_query_device(struct ibv_context *context,
 int isn_query_port_ex(struct ibv_context *context, uint8_t port_num,
 		      struct ibv_port_attr *attr, size_t attr_len)
 {
+	ISN_CTL();
 	struct isn_context *ictx = isn_ctx_of(context);
 	struct ibv_port_attr full;
 	int ret;
@@ -183,6 +187,7 @@ ISN_EXPORT int ibv_query_port(struct ibv_context *context, uint8_t port_num,
 ISN_EXPORT int ibv_query_pkey(struct ibv_context *context, uint8_t port_num,
 			      int index, __be16 *pkey)
 {
+	ISN_CTL();
 	struct isn_context *ictx = isn_ctx_of(context);
 
 	if (!ictx)

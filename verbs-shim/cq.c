@@ -91,6 +91,7 @@ ISN_EXPORT struct ibv_cq *ibv_create_cq(struct ibv_context *context, int cqe,
 					struct ibv_comp_channel *channel,
 					int comp_vector)
 {
+	ISN_CTL();
 	struct isn_context *ictx = isn_ctx_of(context);
 	struct isn_channel *ch = isn_channel_of(channel);
 	struct isn_cq *cq;
@@ -122,6 +123,7 @@ ISN_EXPORT struct ibv_cq *ibv_create_cq(struct ibv_context *context, int cqe,
 
 ISN_EXPORT int ibv_resize_cq(struct ibv_cq *ibcq, int cqe)
 {
+	ISN_CTL();
 	struct isn_cq *cq = isn_cq_of(ibcq);
 	int ret;
 
@@ -140,6 +142,7 @@ ISN_EXPORT int ibv_resize_cq(struct ibv_cq *ibcq, int cqe)
 
 ISN_EXPORT int ibv_destroy_cq(struct ibv_cq *ibcq)
 {
+	ISN_CTL();
 	struct isn_cq *cq = isn_cq_of(ibcq);
 	struct ibv_comp_channel *channel = ibcq ? ibcq->channel : NULL;
 	int ret;

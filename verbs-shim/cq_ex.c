@@ -16,7 +16,7 @@
 
 /* What the backend filled whatever the program asked: receive tracking and
  * translation read these. */
-#define CQX_FORCED_FLAGS                                                       \
+#define ISN_CQX_FORCED_FLAGS                                                   \
 	(IBV_WC_EX_WITH_QP_NUM | IBV_WC_EX_WITH_SRC_QP | IBV_WC_EX_WITH_SLID | \
 	 IBV_WC_EX_WITH_BYTE_LEN)
 
@@ -181,6 +181,7 @@ static void cqx_set_ops(struct ibv_cq_ex *v, const struct ibv_cq_ex *r)
 struct ibv_cq_ex *isn_create_cq_ex(struct ibv_context *context,
 				   struct ibv_cq_init_attr_ex *attr)
 {
+	ISN_CTL();
 	struct isn_context *ictx = isn_ctx_of(context);
 	struct isn_channel *ch = isn_channel_of(attr->channel);
 	struct ibv_cq_init_attr_ex real_attr = *attr;
@@ -200,7 +201,7 @@ struct ibv_cq_ex *isn_create_cq_ex(struct ibv_context *context,
 		return NULL;
 	real_attr.cq_context = cq;
 	real_attr.channel = ch ? ch->real : NULL;
-	real_attr.wc_flags |= CQX_FORCED_FLAGS;
+	real_attr.wc_flags |= ISN_CQX_FORCED_FLAGS;
 	cq->real_ex = isn_g.ops.create_cq_ex(ictx->real, &real_attr);
 	if (!cq->real_ex) {
 		free(cq);
@@ -208,6 +209,7 @@ struct ibv_cq_ex *isn_create_cq_ex(struct ibv_context *context,
 	}
 	cq->real = ibv_cq_ex_to_cq(cq->real_ex);
 	cq->attr_ex = *attr;
+	cq->is_ex = true;
 	cq->cqe = (int)attr->cqe;
 	cq->comp_vector = (int)attr->comp_vector;
 	cqx_set_ops(&cq->ibcq, cq->real_ex);

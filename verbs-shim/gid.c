@@ -30,6 +30,7 @@ static int gid_entry(struct isn_context *ictx, uint32_t port, uint32_t index,
 ISN_EXPORT int ibv_query_gid(struct ibv_context *context, uint8_t port_num,
 			     int index, union ibv_gid *gid)
 {
+	ISN_CTL();
 	struct isn_context *ictx = isn_ctx_of(context);
 	int ret;
 
@@ -51,6 +52,7 @@ ISN_EXPORT int _ibv_query_gid_ex(struct ibv_context *context, uint32_t port_num,
 				 struct ibv_gid_entry *entry, uint32_t flags,
 				 size_t entry_size)
 {
+	ISN_CTL();
 	struct isn_context *ictx = isn_ctx_of(context);
 	struct ibv_gid_entry e;
 	int ret;
@@ -101,6 +103,7 @@ ISN_EXPORT ssize_t _ibv_query_gid_table(struct ibv_context *context,
 					size_t max_entries, uint32_t flags,
 					size_t entry_size)
 {
+	ISN_CTL();
 	struct isn_context *ictx = isn_ctx_of(context);
 	struct ibv_device_attr_ex dattr;
 	ssize_t n = 0, got;
@@ -140,6 +143,7 @@ ISN_EXPORT int ibv_query_gid_type(struct ibv_context *context, uint8_t port_num,
 				  unsigned int index,
 				  enum isn_gid_type_sysfs *type)
 {
+	ISN_CTL();
 	struct isn_context *ictx = isn_ctx_of(context);
 	struct ibv_gid_entry e;
 	int ret;

@@ -16,6 +16,37 @@ struct isn_list isn_objs[ISN_OBJ_NKINDS] = {
 
 pthread_mutex_t isn_objs_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Writers first: a checkpoint waiting for the lock is not starved. */
+static pthread_rwlock_t ctl_lock =
+	PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+static __thread int ctl_depth;
+
+int isn_ctl_enter(void)
+{
+	if (!ctl_depth++)
+		pthread_rwlock_rdlock(&ctl_lock);
+	return 0;
+}
+
+void isn_ctl_leave(int *unused)
+{
+	(void)unused;
+	if (!--ctl_depth)
+		pthread_rwlock_unlock(&ctl_lock);
+}
+
+void isn_ctl_block(void)
+{
+	pthread_rwlock_wrlock(&ctl_lock);
+	ctl_depth += 1 << 20; /* the checkpoint's own calls pass */
+}
+
+void isn_ctl_unblock(void)
+{
+	ctl_depth -= 1 << 20;
+	pthread_rwlock_unlock(&ctl_lock);
+}
+
 void isn_obj_add(enum isn_obj_kind kind, struct isn_list *e)
 {
 	struct isn_list *h = &isn_objs[kind];

@@ -12,6 +12,7 @@
 
 ISN_EXPORT struct ibv_pd *ibv_alloc_pd(struct ibv_context *context)
 {
+	ISN_CTL();
 	struct isn_context *ictx = isn_ctx_of(context);
 	struct isn_pd *pd;
 
@@ -34,6 +35,7 @@ ISN_EXPORT struct ibv_pd *ibv_alloc_pd(struct ibv_context *context)
 
 ISN_EXPORT int ibv_dealloc_pd(struct ibv_pd *ibpd)
 {
+	ISN_CTL();
 	struct isn_pd *pd = isn_pd_of(ibpd);
 	int ret;
 
@@ -52,6 +54,7 @@ ISN_EXPORT struct ibv_mr *ibv_reg_mr_iova2(struct ibv_pd *ibpd, void *addr,
 					   size_t length, uint64_t iova,
 					   unsigned int access)
 {
+	ISN_CTL();
 	struct isn_pd *pd = isn_pd_of(ibpd);
 	struct isn_mr *mr;
 
@@ -107,6 +110,7 @@ ISN_EXPORT struct ibv_mr *ibv_reg_mr_iova(struct ibv_pd *pd, void *addr,
 
 ISN_EXPORT int ibv_dereg_mr(struct ibv_mr *ibmr)
 {
+	ISN_CTL();
 	struct isn_mr *mr = isn_mr_of(ibmr);
 	int ret;
 

@@ -133,6 +133,7 @@ err:
 ISN_EXPORT struct ibv_qp *ibv_create_qp(struct ibv_pd *pd,
 					struct ibv_qp_init_attr *qp_init_attr)
 {
+	ISN_CTL();
 	struct ibv_qp_init_attr_ex ex;
 	struct ibv_qp *qp;
 
@@ -154,6 +155,7 @@ ISN_EXPORT struct ibv_qp *ibv_create_qp(struct ibv_pd *pd,
 struct ibv_qp *isn_create_qp_ex(struct ibv_context *context,
 				struct ibv_qp_init_attr_ex *attr)
 {
+	ISN_CTL();
 	return qp_create(isn_ctx_of(context), attr);
 }
 
@@ -167,31 +169,18 @@ ISN_EXPORT struct ibv_qp_ex *ibv_qp_to_qp_ex(struct ibv_qp *ibqp)
 	return qp->comp_mask & ISN_VERBS_QP_EX ? &qp->qp_ex : NULL;
 }
 
-ISN_EXPORT int ibv_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
-			     int attr_mask)
+/* The backend's view of @attr: peer IDs real, RC access for markers. */
+int isn_qp_modify(struct isn_qp *qp, const struct ibv_qp_attr *attr,
+		  int attr_mask)
 {
-	struct isn_qp *qp = isn_qp_of(ibqp);
-	struct ibv_qp_attr ra;
-	int ret;
+	struct ibv_qp_attr ra = *attr;
 
-	if (!qp)
-		return ISN_REAL(
-			int (*)(struct ibv_qp *, struct ibv_qp_attr *, int),
-			"ibv_modify_qp", "IBVERBS_1.1")(ibqp, attr, attr_mask);
-	if (!qp->real) { /* released by a checkpoint: applied at rebuild */
-		if (attr_mask & IBV_QP_STATE)
-			ibqp->state = attr->qp_state;
-		isn_qp_attr_keep(qp, attr, attr_mask);
-		return 0;
-	}
-	ra = *attr;
 	isn_qp_access_to_real(qp, &ra, attr_mask);
 	if (attr_mask & IBV_QP_AV)
 		qp->peer = isn_ah_attr_peer(&attr->ah_attr);
 	if (isn_slow_get() & ISN_SLOW_XLATE) {
-		if (attr_mask & IBV_QP_AV) {
+		if (attr_mask & IBV_QP_AV)
 			isn_ah_attr_to_real(&attr->ah_attr, &ra.ah_attr);
-		}
 		if (attr_mask & IBV_QP_ALT_PATH)
 			isn_ah_attr_to_real(&attr->alt_ah_attr,
 					    &ra.alt_ah_attr);
@@ -199,9 +188,26 @@ ISN_EXPORT int ibv_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
 			ra.dest_qp_num = isn_vid_remote_to_real(
 				qp->peer, ISN_VID_QPN, attr->dest_qp_num);
 	}
-	ret = isn_g.ops.modify_qp(qp->real, &ra, attr_mask);
-	if (ret)
-		return ret;
+	return isn_g.ops.modify_qp(qp->real, &ra, attr_mask);
+}
+
+ISN_EXPORT int ibv_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
+			     int attr_mask)
+{
+	ISN_CTL();
+	struct isn_qp *qp = isn_qp_of(ibqp);
+	int ret;
+
+	if (!qp)
+		return ISN_REAL(
+			int (*)(struct ibv_qp *, struct ibv_qp_attr *, int),
+			"ibv_modify_qp", "IBVERBS_1.1")(ibqp, attr, attr_mask);
+	if (qp->real) {
+		ret = isn_qp_modify(qp, attr, attr_mask);
+		if (ret)
+			return ret;
+	}
+	/* released by a checkpoint: kept, applied at rebuild */
 	if (attr_mask & IBV_QP_STATE)
 		ibqp->state = attr->qp_state;
 	isn_qp_attr_keep(qp, attr, attr_mask);
@@ -211,6 +217,7 @@ ISN_EXPORT int ibv_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
 ISN_EXPORT int ibv_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
 			    int attr_mask, struct ibv_qp_init_attr *init_attr)
 {
+	ISN_CTL();
 	struct isn_qp *qp = isn_qp_of(ibqp);
 	int ret;
 
@@ -243,6 +250,7 @@ ISN_EXPORT int ibv_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
 
 ISN_EXPORT int ibv_destroy_qp(struct ibv_qp *ibqp)
 {
+	ISN_CTL();
 	struct isn_qp *qp = isn_qp_of(ibqp);
 	int ret;
 

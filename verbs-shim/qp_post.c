@@ -109,7 +109,9 @@ static int send_flush(struct isn_qp *qp, struct send_batch *b,
 
 	if (!b->nwr)
 		return 0;
-	if (!sq_enter(qp) && !force) {
+	if (force) /* the checkpoint's resume, the queue still held */
+		atomic_fetch_add(&qp->sq.begun, 1);
+	else if (!sq_enter(qp)) {
 		b->nwr = b->nsge = 0;
 		return -1;
 	}
@@ -242,10 +244,14 @@ int isn_post_recv_list(struct isn_qp *qp, struct isn_srq *srq,
 {
 	bool ids = isn_slow_get() & ISN_SLOW_XLATE;
 	struct recv_batch b = { .nwr = 0 };
-	struct ibv_recv_wr *first = wr;
+	struct ibv_recv_wr *first;
 	int ret;
 
-	for (; wr; wr = wr->next) {
+	/* messages an RNR held up at a checkpoint come first (early.c) */
+	while (wr && (isn_slow_get() & ISN_SLOW_RECV_EARLY) &&
+	       isn_early_take(qp, srq, wr))
+		wr = wr->next;
+	for (first = wr; wr; wr = wr->next) {
 		if (wr->num_sge > BATCH_SGE) {
 			*bad_wr = wr;
 			return EINVAL;
@@ -288,7 +294,8 @@ static inline int post_recv_fast(struct isn_qp *qp, struct isn_srq *srq,
 		return isn_post_recv_slow(qp, srq, wr, bad_wr);
 	seq = isn_wq_reserve(wq, 1);
 	e = isn_wq_ent(wq, seq);
-	if (isn_unlikely(isn_slow_get() & ISN_SLOW_HOLD_RECV)) {
+	if (isn_unlikely(isn_slow_get() &
+			 (ISN_SLOW_HOLD_RECV | ISN_SLOW_RECV_EARLY))) {
 		isn_wq_stamp(e, seq, false);
 		return isn_post_recv_slow(qp, srq, wr, bad_wr);
 	}

@@ -52,6 +52,7 @@ enum {
 	ISN_SLOW_HOLD_RECV = 1 << 2, /* released: receives are queued */
 	ISN_SLOW_CKPT_POLL = 1 << 3, /* CQs are polled under their lock */
 	ISN_SLOW_SAVED = 1 << 4, /* some CQ holds saved completions */
+	ISN_SLOW_RECV_EARLY = 1 << 5, /* held-up messages wait for receives */
 };
 
 extern _Atomic uint32_t isn_slow;
@@ -133,11 +134,18 @@ static inline struct isn_device *isn_dev_of(struct ibv_device *d)
 }
 
 struct isn_ev_watch;
+struct isn_early;
+
+#define ISN_CK_GIDS 16
 
 struct isn_context {
 	struct ibv_context *real;
 	int async_wfd; /* write end of the async fd's pipe */
 	struct isn_ev_watch *async_watch;
+	/* port 1's virtual IDs, kept while released (drain/ctx.c) */
+	union ibv_gid vgid[ISN_CK_GIDS];
+	uint32_t ngid;
+	uint16_t vlid;
 	struct isn_list entry;
 	struct verbs_context vctx; /* last: ibv_context ends it */
 };
@@ -203,6 +211,7 @@ struct isn_cq {
 	int cqe; /* as asked */
 	int comp_vector;
 	struct ibv_cq_init_attr_ex attr_ex; /* create_cq_ex's, as asked */
+	bool is_ex; /* made by create_cq_ex */
 	const struct ibv_wc *ex_saved; /* ibv_cq_ex: iterating saved ones */
 	bool ex_locked; /* ibv_cq_ex: iterating under the lock (checkpoint) */
 	bool ex_done; /* ibv_cq_ex: the saved ones ran out in next_poll */
@@ -259,6 +268,7 @@ struct isn_srq {
 			 struct ibv_recv_wr **bad_wr);
 	struct isn_reg_node reg;
 	bool xlate; /* IDs to translate */
+	struct isn_early *early; /* messages an RNR held up (drain/early.c) */
 	struct isn_wq rq;
 	struct ibv_srq_attr attr; /* as created, limit as last modified */
 	struct isn_list entry;
@@ -337,6 +347,21 @@ extern struct isn_list isn_objs[ISN_OBJ_NKINDS];
 extern pthread_mutex_t isn_objs_lock;
 void isn_obj_add(enum isn_obj_kind kind, struct isn_list *e);
 void isn_obj_del(struct isn_list *e);
+/*
+ * The control path (creating, destroying, modifying, querying objects)
+ * runs under a shared lock that a checkpoint holds exclusively from
+ * QUIESCE to RESUME: the backend objects are not there in between.
+ * ISN_CTL() at the top of an entry point holds it until the function
+ * returns; nested entries pass.
+ */
+int isn_ctl_enter(void);
+void isn_ctl_leave(int *unused);
+void isn_ctl_block(void);
+void isn_ctl_unblock(void);
+#define ISN_CTL()                                                          \
+	int isn_ctl_tok_ __attribute__((cleanup(isn_ctl_leave), unused)) = \
+		isn_ctl_enter()
+
 #define isn_obj_for_each(pos, kind)                                 \
 	for ((pos) = isn_objs[kind].next; (pos) != &isn_objs[kind]; \
 	     (pos) = (pos)->next)
@@ -409,6 +434,10 @@ void isn_ctx_set_ops(struct isn_context *ictx);
 /* async.c */
 int isn_async_open(struct isn_context *ictx);
 void isn_async_close(struct isn_context *ictx);
+/* A checkpoint: stop watching the backend's async fd (forwarding what it
+ * holds), and watch the new one after a rebuild. */
+void isn_async_unwatch(struct isn_context *ictx);
+int isn_async_rewatch(struct isn_context *ictx);
 
 /* cq.c / qp_post.c / srq.c: the inline ops of a virtual context */
 int isn_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc);
@@ -422,6 +451,14 @@ int isn_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr,
 /* Fill a virtual CQ once its backend CQ exists (cq.c). */
 void isn_cq_init(struct isn_cq *cq, struct ibv_context *context,
 		 struct ibv_comp_channel *channel, void *cq_context);
+/* What the backend ibv_cq_ex fills whatever the program asked (cq_ex.c):
+ * receive tracking and translation read these. */
+#define ISN_CQX_FORCED_FLAGS                                                   \
+	(IBV_WC_EX_WITH_QP_NUM | IBV_WC_EX_WITH_SRC_QP | IBV_WC_EX_WITH_SLID | \
+	 IBV_WC_EX_WITH_BYTE_LEN)
+
+/* Saved completions of a CQ not handed out yet (drain/cq.c). */
+uint32_t isn_cq_saved_count(const struct isn_cq *cq);
 /* Free a CQ's saved completions (drain/cq.c). */
 void isn_cq_saved_free(struct isn_cq *cq);
 static inline bool isn_wc_any_recv(const struct ibv_wc *wc, int n)
@@ -443,6 +480,8 @@ int isn_poll_cq_slow(struct isn_cq *cq, int n, struct ibv_wc *wc);
 /* What poll_cq does to completions off the fast path: count consumed
  * receives, rewrite UD GRHs, translate IDs (inside the gate or CQ lock). */
 void isn_wc_done(struct isn_cq *cq, struct ibv_wc *wc, int n);
+/* Translate the IDs of @wc only (no receive is consumed). */
+void isn_wc_ids_to_virt(struct isn_cq *cq, struct ibv_wc *wc);
 /* The same for one completion read through an ibv_cq_ex (cq_ex.c). */
 void isn_wc_one_ex(struct isn_cq *cq, struct ibv_wc *wc);
 /* The backend ibv_cq_ex's current completion into the virtual one. */
@@ -474,6 +513,8 @@ struct ibv_qp *isn_create_qp_ex(struct ibv_context *context,
 
 /* qp.c, qp_attr.c */
 void isn_qp_set_xlate(struct isn_qp *qp);
+int isn_qp_modify(struct isn_qp *qp, const struct ibv_qp_attr *attr,
+		  int attr_mask);
 void isn_qp_attr_keep(struct isn_qp *qp, const struct ibv_qp_attr *attr,
 		      int mask);
 int isn_qp_query_kept(struct isn_qp *qp, struct ibv_qp_attr *attr, int mask,

@@ -10,6 +10,7 @@
 ISN_EXPORT struct ibv_srq *ibv_create_srq(struct ibv_pd *ibpd,
 					  struct ibv_srq_init_attr *attr)
 {
+	ISN_CTL();
 	struct isn_pd *pd = isn_pd_of(ibpd);
 	struct ibv_srq_init_attr ra;
 	struct isn_srq *srq;
@@ -56,6 +57,7 @@ ISN_EXPORT struct ibv_srq *ibv_create_srq(struct ibv_pd *ibpd,
 ISN_EXPORT int ibv_modify_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *attr,
 			      int attr_mask)
 {
+	ISN_CTL();
 	struct isn_srq *srq = isn_srq_of(ibsrq);
 
 	if (!srq)
@@ -76,6 +78,7 @@ ISN_EXPORT int ibv_modify_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *attr,
 
 ISN_EXPORT int ibv_query_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *attr)
 {
+	ISN_CTL();
 	struct isn_srq *srq = isn_srq_of(ibsrq);
 
 	if (!srq)
@@ -91,6 +94,7 @@ ISN_EXPORT int ibv_query_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *attr)
 
 ISN_EXPORT int ibv_destroy_srq(struct ibv_srq *ibsrq)
 {
+	ISN_CTL();
 	struct isn_srq *srq = isn_srq_of(ibsrq);
 	int ret;
 

@@ -164,6 +164,18 @@ static void wc_to_virt(struct isn_cq *cq, struct ibv_wc *wc)
 	wc->slid = isn_vid_remote_to_virt(NULL, ISN_VID_LID, wc->slid);
 }
 
+void isn_wc_ids_to_virt(struct isn_cq *cq, struct ibv_wc *wc)
+{
+	struct isn_qp *qp = cq_qp(cq, wc->qp_num);
+	const struct isn_vid_peer *peer = qp ? qp->peer : NULL;
+
+	if (!(isn_slow_get() & ISN_SLOW_XLATE))
+		return;
+	wc->qp_num = isn_vid_local_to_virt(ISN_VID_QPN, wc->qp_num);
+	wc->src_qp = isn_vid_remote_to_virt(peer, ISN_VID_QPN, wc->src_qp);
+	wc->slid = isn_vid_remote_to_virt(NULL, ISN_VID_LID, wc->slid);
+}
+
 void isn_wc_done(struct isn_cq *cq, struct ibv_wc *wc, int n)
 {
 	int i;

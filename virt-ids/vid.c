@@ -156,6 +156,8 @@ uint32_t isn_vid_local_new(enum isn_vid_kind kind, uint32_t real)
 	struct isn_vid_pair *p = &vid.local[kind];
 	uint32_t virt;
 
+	if (isn_vid_map_get(&p->to_virt, real, &virt))
+		return virt; /* known: an object rebuilt, a port queried again */
 	if (!vid.test || id_is_special(kind, real))
 		return real;
 	virt = test_to_virt(kind, real, vid.test_k);
@@ -165,6 +167,29 @@ uint32_t isn_vid_local_new(enum isn_vid_kind kind, uint32_t real)
 		return real; /* out of memory: hand out the real ID */
 	}
 	return virt;
+}
+
+int isn_vid_local_set(enum isn_vid_kind kind, uint32_t virt, uint32_t real)
+{
+	struct isn_vid_pair *p = &vid.local[kind];
+	uint32_t old;
+	int ret;
+
+	if (isn_vid_map_get(&p->to_real, virt, &old))
+		isn_vid_map_del(&p->to_virt, old);
+	ret = isn_vid_map_set(&p->to_real, virt, real);
+	if (!ret)
+		ret = isn_vid_map_set(&p->to_virt, real, virt);
+	if (!ret && virt != real)
+		atomic_store(&isn_vid_on, true);
+	return ret;
+}
+
+bool isn_vid_local_taken(enum isn_vid_kind kind, uint32_t id)
+{
+	uint32_t real;
+
+	return isn_vid_map_get(&vid.local[kind].to_real, id, &real);
 }
 
 void isn_vid_local_forget(enum isn_vid_kind kind, uint32_t virt)
@@ -254,17 +279,32 @@ void isn_vid_gid_local_new(const union ibv_gid *real, union ibv_gid *virt)
 	union ibv_gid r = *real, v;
 
 	*virt = r;
-	if (!vid.test || gid_is_special(&r))
-		return;
 	if (isn_vid_gidmap_get(&vid.lgid_to_virt, &r, &v)) {
-		*virt = v;
+		*virt = v; /* known: a port rebuilt, a GID queried again */
 		return;
 	}
+	if (!vid.test || gid_is_special(&r))
+		return;
 	test_gid_flip(&r, &v);
 	if (isn_vid_gidmap_set(&vid.lgid_to_real, &v, &r) ||
 	    isn_vid_gidmap_set(&vid.lgid_to_virt, &r, &v))
 		return; /* out of memory: hand out the real GID */
 	*virt = v;
+}
+
+int isn_vid_gid_local_set(const union ibv_gid *virt, const union ibv_gid *real)
+{
+	union ibv_gid old;
+	int ret;
+
+	if (isn_vid_gidmap_get(&vid.lgid_to_real, virt, &old))
+		isn_vid_gidmap_set(&vid.lgid_to_virt, &old, &old);
+	ret = isn_vid_gidmap_set(&vid.lgid_to_real, virt, real);
+	if (!ret)
+		ret = isn_vid_gidmap_set(&vid.lgid_to_virt, real, virt);
+	if (!ret && memcmp(virt, real, sizeof(*real)))
+		atomic_store(&isn_vid_on, true);
+	return ret;
 }
 
 void isn_vid_gid_local_to_real(const union ibv_gid *virt, union ibv_gid *real)

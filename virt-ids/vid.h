@@ -77,6 +77,10 @@ void isn_vid_test_set_local(uint32_t real);
 
 /* A new local object got @real: returns the virtual ID to hand out. */
 uint32_t isn_vid_local_new(enum isn_vid_kind kind, uint32_t real);
+/* A rebuilt object with virtual ID @virt is now @real (0 or -ENOMEM). */
+int isn_vid_local_set(enum isn_vid_kind kind, uint32_t virt, uint32_t real);
+/* Whether @id is a virtual ID that maps to another real one. */
+bool isn_vid_local_taken(enum isn_vid_kind kind, uint32_t id);
 /* The object with virtual ID @virt is gone. */
 void isn_vid_local_forget(enum isn_vid_kind kind, uint32_t virt);
 uint32_t isn_vid_local_to_real(enum isn_vid_kind kind, uint32_t virt);
@@ -94,6 +98,7 @@ uint32_t isn_vid_remote_to_virt(const struct isn_vid_peer *peer,
 /* GIDs: local and fabric-wide remote. */
 void isn_vid_gid_local_new(const union ibv_gid *real, union ibv_gid *virt);
 void isn_vid_gid_local_to_real(const union ibv_gid *virt, union ibv_gid *real);
+int isn_vid_gid_local_set(const union ibv_gid *virt, const union ibv_gid *real);
 void isn_vid_gid_remote_to_real(const union ibv_gid *virt, union ibv_gid *real);
 void isn_vid_gid_remote_to_virt(const union ibv_gid *real, union ibv_gid *virt);
 

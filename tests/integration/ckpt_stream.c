@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Exactly once across checkpoints (design §6): two ranks, each on its own
+ * fake node, stream to each other over RC (SEND with sequence numbers and
+ * checksums, RDMA WRITE with immediate into numbered slots, RDMA READ,
+ * FETCH_ADD and CMP_SWP whose every result is predictable), an RC QP on an
+ * SRQ (SEND with immediate) and UD, signaled and unsignaled, while this
+ * process -- the test's coordinator (ckpt_driver.h) -- checkpoints them at
+ * random moments, every third time with the nodes in a new incarnation
+ * (new LIDs, GIDs, QPNs and keys: the shim translates the old ones).
+ * Every message must arrive once, in order and intact; every atomic must
+ * act once; UD may lose, never duplicate.
+ *   ckpt_stream [K]            K checkpoints (CKST_CKPTS, 40), then stop
+ *   ckpt_stream rank I DIR     a rank (started by the above)
+ * CKST_REINC_EVERY=n: a new incarnation every n-th checkpoint (3; 0: none).
+ */
+#include <stdio.h>
+
+#include "ckpt_driver.h"
+#include "ckst_rank.h"
+
+int fab_node_reincarnate(const char *node_name);
+
+static int reinc_nodes(void)
+{
+	return fab_node_reincarnate("n0") || fab_node_reincarnate("n1");
+}
+
+static bool all_done(const char *dir, int n)
+{
+	char path[PATH_MAX];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/done.%d", dir, i);
+		if (access(path, F_OK))
+			return false;
+	}
+	return true;
+}
+
+static int coordinate(const char *argv0)
+{
+	static const char *names[] = { "",     "quiesce", "drain", "release",
+				       "dump", "rebuild", "resume" };
+	char dir[] = "/tmp/ckst.XXXXXX", path[PATH_MAX];
+	const char *kk = getenv("CKST_CKPTS");
+	int nck = kk ? atoi(kk) : 40;
+	struct cd c = { 0 };
+	int k = 0, nreinc = 0, ret = 0, p;
+	double end;
+
+	if (!mkdtemp(dir) || cd_start(&c, 2, argv0, dir)) {
+		fprintf(stderr, "cannot start the ranks\n");
+		cd_kill(&c);
+		return 1;
+	}
+	const char *ev = getenv("CKST_REINC_EVERY");
+	int every = ev ? atoi(ev) : 3;
+
+	srand((unsigned int)getpid());
+	end = cd_now() + 120;
+	while (k < nck && cd_now() < end) {
+		usleep(2000 + rand() % 40000);
+		bool reinc = every > 0 && k % every == every - 1;
+
+		ret = cd_checkpoint(&c, reinc ? reinc_nodes : NULL);
+		nreinc += reinc;
+		k++;
+		if (ret) {
+			fprintf(stderr, "checkpoint %d failed: %s\n", k,
+				strerror(-ret));
+			break;
+		}
+	}
+	snprintf(path, sizeof(path), "%s/stop", dir);
+	fclose(fopen(path, "w"));
+	while (!ret && !all_done(dir, 2) && cd_now() < end)
+		usleep(10000);
+	snprintf(path, sizeof(path), "%s/exit", dir);
+	fclose(fopen(path, "w"));
+	if (ret == -EPIPE || ret == -ETIMEDOUT || cd_now() >= end) {
+		fprintf(stderr, "ranks stuck or gone\n");
+		cd_kill(&c);
+	}
+	if (cd_finish(&c))
+		ret = -1;
+	printf("ckpt_stream: %d checkpoints (%d with new incarnations)\n", k,
+	       nreinc);
+	for (p = ISN_PHASE_QUIESCE; p <= ISN_PHASE_RESUME; p++)
+		if (c.phase_n[p])
+			printf("  %-8s %7.2f ms on average\n", names[p],
+			       1e3 * c.phase_s[p] / c.phase_n[p]);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	if (system(path))
+		ret = -1;
+	return ret || k < nck ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 4 && !strcmp(argv[1], "rank"))
+		return ckst_rank(atoi(argv[2]), argv[3]);
+	if (argc >= 2)
+		setenv("CKST_CKPTS", argv[1], 1);
+	return coordinate(argv[0]);
+}
