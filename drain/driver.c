@@ -15,7 +15,9 @@
 
 #include "ckpt.h"
 
-#define DRAIN_MS_DEFAULT 2000
+/* how long a drain waits for its markers before it asks the peers to
+ * catch what an RNR holds up; five times that after */
+#define DRAIN_MS_DEFAULT 200
 
 struct isn_ck_state isn_ckst;
 
@@ -101,11 +103,12 @@ static int ck_drain(struct isn_exchange *x)
 	if (!ret)
 		ret = xret;
 	if (!ret)
-		ret = isn_cqs_drain(isn_qps_markers_done, isn_ckst.drain_ns);
+		ret = isn_cqs_drain(isn_qps_markers_done,
+				    5 * isn_ckst.drain_ns);
 	if (ret == -ETIMEDOUT)
 		isn_log("drain: %d QP(s) still busy after %llu ms",
 			atomic_load(&isn_ckst.markers_out),
-			(unsigned long long)isn_ckst.drain_ns / 1000000);
+			(unsigned long long)isn_ckst.drain_ns * 6 / 1000000);
 	if (!ret)
 		isn_ckst.stage = ISN_CK_DRAINED;
 	ck_dump("drained");

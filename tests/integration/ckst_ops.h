@@ -135,6 +135,34 @@ static int op_ud(struct ck *c)
 	return ck_post(c, Q_UD, &wr, false);
 }
 
+/* No credits: the peer posts receives when it pleases (RNR). */
+static int op_rnr(struct ck *c)
+{
+	struct ibv_send_wr wr = { .opcode = IBV_WR_SEND, .num_sge = 1 };
+	struct ibv_sge sge;
+
+	if (c->rnr_sent - c->done[Q_RNR] >= 8 || !ck_room(c, Q_RNR))
+		return 0;
+	sge = ck_msg(c, Q_RNR, K_RNR, c->rnr_sent, 40 + c->rnr_sent % 200);
+	wr.sg_list = &sge;
+	c->rnr_sent++;
+	return ck_post(c, Q_RNR, &wr, true);
+}
+
+/* A receive to Q_RNR every 2 ms at most, one at a time (all at the end). */
+static int ck_rnr_recv(struct ck *c)
+{
+	double now;
+
+	if (c->rnr_posted - c->rnr_got >= (c->fin_got ? RQ : 1))
+		return 0;
+	now = cd_now();
+	if (!c->fin_got && now - c->rnr_last < 0.002)
+		return 0;
+	c->rnr_last = now;
+	return ck_post_recv(c, Q_RNR, (int)(c->rnr_posted++ % RQ));
+}
+
 /* Tell the peer how many of its messages we consumed. */
 static int op_credit(struct ck *c, bool force)
 {
@@ -232,6 +260,9 @@ static void ck_recv_wc(struct ck *c, const struct ibv_wc *wc)
 		ck_fail(c, "receive on the wrong QP", wc->qp_num, q);
 	if (q == Q_RC) {
 		ck_recv_rc(c, wc, b);
+	} else if (q == Q_RNR) {
+		ck_check_msg(c, (const void *)b, K_RNR, c->rnr_got++);
+		return; /* posted again at its own pace */
 	} else if (q == Q_SRQ) {
 		if (!(wc->wc_flags & IBV_WC_WITH_IMM) ||
 		    ntohl(wc->imm_data) != c->imm_got)

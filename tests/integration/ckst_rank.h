@@ -14,7 +14,9 @@
 #include <infiniband/verbs.h>
 
 #define RQ 64 /* receives posted per queue */
-#define WINDOW 16 /* messages in flight per queue (see docs/checkpoint.md) */
+/* messages in flight per queue: CKST_WINDOW (docs/drain-rebuild.md) */
+static unsigned int ck_window = RQ - 8;
+#define WINDOW ck_window
 #define SLOTS 64 /* RDMA WRITE slots (>= WINDOW) */
 #define WSZ 256
 #define MSGMAX 1024
@@ -22,8 +24,10 @@
 #define SQ_MAX 200
 #define QKEY 0x0badcafe
 
-enum ck_kind { K_RC = 1, K_FIN, K_IMM, K_UD };
-enum { Q_RC, Q_SRQ, Q_UD, NQ }; /* QPs, in wr_id's top byte */
+enum ck_kind { K_RC = 1, K_FIN, K_IMM, K_UD, K_RNR };
+/* QPs, in wr_id's top byte.  Q_RNR's receiver posts receives slowly, so
+ * its sender is held up by RNR at most checkpoints (drain/early.c). */
+enum { Q_RC, Q_SRQ, Q_UD, Q_RNR, NQ };
 enum { OP_SEND, OP_WRITE, OP_CREDIT, OP_READ, OP_FADD, OP_CAS, OP_IMM, OP_UD };
 
 struct ck_msg {
@@ -33,7 +37,7 @@ struct ck_msg {
 
 /* FIN's data: what its sender issued */
 struct ck_fin {
-	uint64_t rc, imm, w, fadd, cas, ud;
+	uint64_t rc, imm, w, fadd, cas, ud, rnr;
 };
 
 /* What the peer may touch (one MR for everything). */
@@ -73,11 +77,13 @@ struct ck {
 	/* sender */
 	uint64_t posted[NQ], done[NQ]; /* WRs, and how many completed */
 	uint32_t rc_sent, imm_sent, w_sent, rd_sent, fadd_sent, cas_sent;
-	uint32_t ud_sent, rd_done, fadd_done, cas_done, ops;
+	uint32_t ud_sent, rd_done, fadd_done, cas_done, ops, rnr_sent;
 	bool fin_sent, fin_done;
 	uint64_t fin_idx;
 	/* receiver */
 	uint32_t rc_got, imm_got, w_got, ud_got, consumed[3], credited[3];
+	uint32_t rnr_got, rnr_posted;
+	double rnr_last; /* when a receive was last posted to Q_RNR */
 	uint8_t ud_seen[1 << 20];
 	struct ck_fin fin;
 	bool fin_got;

@@ -155,6 +155,7 @@ static int ck_open(struct ck *c)
 	c->qp[Q_RC] = ck_qp(c, IBV_QPT_RC, NULL);
 	c->qp[Q_SRQ] = ck_qp(c, IBV_QPT_RC, c->srq);
 	c->qp[Q_UD] = ck_qp(c, IBV_QPT_UD, NULL);
+	c->qp[Q_RNR] = ck_qp(c, IBV_QPT_RC, NULL);
 	for (q = 0; q < NQ; q++) {
 		if (!c->qp[q])
 			return -1;
@@ -186,20 +187,27 @@ static int ck_close(struct ck *c)
 static bool ck_all_sent(struct ck *c)
 {
 	return c->stop && c->rd_done == c->rd_sent &&
-	       c->fadd_done == c->fadd_sent && c->cas_done == c->cas_sent;
+	       c->fadd_done == c->fadd_sent && c->cas_done == c->cas_sent &&
+	       c->done[Q_RNR] == c->posted[Q_RNR];
 }
 
 static bool ck_all_got(struct ck *c)
 {
 	return c->fin_got && c->rc_got == c->fin.rc &&
-	       c->imm_got == c->fin.imm && c->w_got == c->fin.w;
+	       c->imm_got == c->fin.imm && c->w_got == c->fin.w &&
+	       c->rnr_got == c->fin.rnr;
 }
 
 static void ck_fin(struct ck *c)
 {
 	struct ibv_send_wr wr = { .opcode = IBV_WR_SEND, .num_sge = 1 };
-	struct ck_fin f = { c->rc_sent,	  c->imm_sent, c->w_sent,
-			    c->fadd_sent, c->cas_sent, c->ud_sent };
+	struct ck_fin f = { .rc = c->rc_sent,
+			    .imm = c->imm_sent,
+			    .w = c->w_sent,
+			    .fadd = c->fadd_sent,
+			    .cas = c->cas_sent,
+			    .ud = c->ud_sent,
+			    .rnr = c->rnr_sent };
 	struct ibv_sge sge;
 	struct ck_msg *m;
 
@@ -219,7 +227,7 @@ static void ck_fin(struct ck *c)
 static void ck_run(struct ck *c)
 {
 	int (*const ops[])(
-		struct ck *) = { op_send, op_imm, op_write, op_send,
+		struct ck *) = { op_send, op_imm, op_write, op_rnr,
 				 op_read, op_imm, op_ud,    op_send };
 
 	char stop[PATH_MAX];
@@ -240,6 +248,8 @@ static void ck_run(struct ck *c)
 		ck_poll(c);
 		if (op_credit(c, false))
 			ck_fail(c, "post credit", 0, 0);
+		if (ck_rnr_recv(c))
+			ck_fail(c, "post_recv", Q_RNR, 0);
 	}
 	/* atomics acted once each: the peer's totals against our counters */
 	if (c->m->fadd != c->fin.fadd || c->m->cas != c->fin.cas)
@@ -256,6 +266,8 @@ static int ckst_rank(int rank, const char *dir)
 
 	c.rank = rank;
 	c.dir = dir;
+	if (getenv("CKST_WINDOW"))
+		ck_window = (unsigned int)atoi(getenv("CKST_WINDOW")) % RQ;
 	if (ck_open(&c))
 		ck_fail(&c, "setup: objects", errno, 0);
 	if (ck_file(dir, "info", rank, &c.me, sizeof(c.me), 1) ||
@@ -263,9 +275,10 @@ static int ckst_rank(int rank, const char *dir)
 		ck_fail(&c, "setup: exchange", errno, 0);
 	if (ck_connect_rc(&c, c.qp[Q_RC], c.peer.qpn[Q_RC]) ||
 	    ck_connect_rc(&c, c.qp[Q_SRQ], c.peer.qpn[Q_SRQ]) ||
+	    ck_connect_rc(&c, c.qp[Q_RNR], c.peer.qpn[Q_RNR]) ||
 	    ck_connect_ud(&c))
 		ck_fail(&c, "setup: connect", errno, 0);
-	for (q = 0; q < NQ; q++) /* receive queues take WRs from INIT on */
+	for (q = 0; q < Q_RNR; q++) /* receive queues take WRs from INIT on */
 		for (i = 0; i < RQ; i++)
 			if (ck_post_recv(&c, q, i))
 				ck_fail(&c, "setup: post_recv", q, i);
@@ -284,9 +297,9 @@ static int ckst_rank(int rank, const char *dir)
 	}
 	ck_poll(&c);
 	printf("rank %d: %u RC, %u IMM, %u WRITE_IMM, %u READ, %u FADD, "
-	       "%u CAS exactly once; %u/%u UD\n",
+	       "%u CAS, %u RNR-held exactly once; %u/%u UD\n",
 	       rank, c.rc_got, c.imm_got, c.w_got, c.rd_done, c.fadd_done,
-	       c.cas_done, c.ud_got, (unsigned int)c.fin.ud);
+	       c.cas_done, c.rnr_got, c.ud_got, (unsigned int)c.fin.ud);
 	return ck_close(&c) ? 4 : 0;
 }
 
