@@ -372,20 +372,29 @@ void fk_req_pump(struct fk_qp *qp)
 	fk_timer_update(qp);
 }
 
-/* Go back to the oldest unacknowledged WQE and send it all again. */
+/*
+ * Go back to the oldest unacknowledged WQE and send it all again.  The WQE
+ * at sq.next may be started too (its PSNs assigned, stopped by a full ring):
+ * it is restarted with the rest, or the WQE after it would reuse its PSNs.
+ */
 static void go_back(struct fk_qp *qp)
 {
 	uint32_t i;
 
-	if (qp->sq.head == qp->sq.next)
+	if (qp->sq.head == qp->sq.tail ||
+	    !sq_wqe(&qp->sq, qp->sq.head)->started)
 		return;
 	qp->req.psn = sq_wqe(&qp->sq, qp->sq.head)->first_psn;
-	for (i = qp->sq.head; i != qp->sq.next; i++) {
+	for (i = qp->sq.head; i != qp->sq.tail; i++) {
 		struct fk_swqe *wqe = sq_wqe(&qp->sq, i);
 
+		if (i == qp->sq.next && !wqe->started)
+			break;
 		wqe->sent = 0;
 		wqe->acked = 0;
 		wqe->started = false;
+		if (i == qp->sq.next)
+			break;
 	}
 	qp->sq.next = qp->sq.head;
 	qp->req.rd_outstanding = 0;
