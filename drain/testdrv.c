@@ -11,6 +11,8 @@
  * Wire: a 8-byte header {type, len} and len bytes.  Coordinator -> process:
  * PHASE {phase, new_incarnation}, ALL {n, n x {rank, len, data}}, EXIT.
  * Process -> coordinator: HELLO {rank}, PUT {data}, ACK {phase, status}.
+ * With IBSNAP_TEST_CKPT_TIMES set (bench/bench_ckpt.c) an ACK also carries
+ * {handler us, us in the exchange}: ACK {phase, status, handler, exchange}.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -33,6 +35,8 @@ static int td_fd = -1;
 static uint32_t td_rank;
 static void *td_all_buf;
 static struct isn_blob *td_blobs;
+static bool td_times;
+static uint64_t td_xchg_ns;
 
 static int td_io(void *buf, size_t len, bool out)
 {
@@ -91,10 +95,13 @@ static int td_exchange(struct isn_exchange *x, const void *blob, size_t len,
 	char *p;
 	int ret;
 
+	uint64_t t0 = isn_now_ns();
+
 	(void)x;
 	ret = td_send(TD_PUT, blob, (uint32_t)len);
 	if (!ret)
 		ret = td_recv(TD_ALL, &td_all_buf, &blen);
+	td_xchg_ns += isn_now_ns() - t0;
 	if (ret)
 		return ret;
 	p = td_all_buf;
@@ -176,22 +183,27 @@ static int td_phase(const struct isn_ckpt_handlers *h, uint32_t phase,
 static void *td_thread(void *unused)
 {
 	const struct isn_ckpt_handlers *h = isn_ckpt_handlers();
-	uint32_t *ph, len, ack[2];
+	uint32_t *ph, len, ack[4];
+	uint64_t t0;
 	int ret;
 
 	(void)unused;
 	if (td_send(TD_HELLO, &td_rank, sizeof(td_rank)))
 		return NULL;
 	while (!td_recv(TD_PHASE, (void **)&ph, &len)) {
+		td_xchg_ns = 0;
+		t0 = isn_now_ns();
 		ret = len >= 8 ? td_phase(h, ph[0], ph[1]) : -EPROTO;
 		ack[0] = ph[0];
 		ack[1] = (uint32_t)ret;
+		ack[2] = (uint32_t)((isn_now_ns() - t0) / 1000);
+		ack[3] = (uint32_t)(td_xchg_ns / 1000);
 		free(ph);
 		free(td_all_buf);
 		free(td_blobs);
 		td_all_buf = NULL;
 		td_blobs = NULL;
-		if (td_send(TD_ACK, ack, sizeof(ack)))
+		if (td_send(TD_ACK, ack, td_times ? 16 : 8))
 			break;
 	}
 	close(td_fd);
@@ -209,6 +221,7 @@ __attribute__((constructor)) static void td_init(void)
 		return;
 	unsetenv("IBSNAP_TEST_CKPT"); /* not for the children */
 	td_rank = rank ? (uint32_t)atoi(rank) : 0;
+	td_times = getenv("IBSNAP_TEST_CKPT_TIMES") != NULL;
 	strcpy(sa.sun_path, path);
 	td_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (td_fd < 0 || connect(td_fd, (struct sockaddr *)&sa, sizeof(sa))) {
