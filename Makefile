@@ -97,6 +97,11 @@ test-host: deps
 bench-fake: all
 	@$(BUILD)/bin/bench_fake docs/perf-fake-hca.md
 
+# checkpoint cost (issue 6) on the fake HCA; IBSNAP_BENCH_LAB=1 adds rxe0
+.PHONY: bench-ckpt
+bench-ckpt: all
+	@bench/bench_ckpt.sh $(BUILD) docs/checkpoint.md
+
 demo: all
 	@bench/demo.sh $(BUILD)
 
