@@ -453,12 +453,12 @@ struct proc {
 	uint32_t put_len;
 	bool has_put, has_ack;
 	int32_t status;
-	uint32_t handler_us, xchg_us;
+	uint32_t handler_us, xchg_us, cpu_us;
 };
 
 /* one phase of one cycle */
 struct ph {
-	double wall, to_put, xchg_min, handler_max;
+	double wall, to_put, xchg_min, handler_max, cpu_max;
 };
 
 enum { P_Q, P_D, P_REL, P_REB, P_RES, NPH };
@@ -628,11 +628,12 @@ static int phase(struct proc p[2], int k, struct ph *out)
 				}
 				continue;
 			}
-			IT_ASSERT(t == TD_ACK && len == 16, "ack %u/%u", t,
+			IT_ASSERT(t == TD_ACK && len == 20, "ack %u/%u", t,
 				  len);
 			memcpy(&p[i].status, (char *)d + 4, 4);
 			memcpy(&p[i].handler_us, (char *)d + 8, 4);
 			memcpy(&p[i].xchg_us, (char *)d + 12, 4);
+			memcpy(&p[i].cpu_us, (char *)d + 16, 4);
 			free(d);
 			acks++;
 			if (p[i].status < worst)
@@ -641,6 +642,8 @@ static int phase(struct proc p[2], int k, struct ph *out)
 				out->xchg_min = p[i].xchg_us;
 			if (p[i].handler_us > out->handler_max)
 				out->handler_max = p[i].handler_us;
+			if (p[i].cpu_us > out->cpu_max)
+				out->cpu_max = p[i].cpu_us;
 		}
 	}
 	out->wall = now_us() - t0;
@@ -751,6 +754,24 @@ __attribute__((format(printf, 1, 2))) static void emit(const char *fmt, ...)
 	}
 }
 
+static double med(const double *v, int n, double scale)
+{
+	return v ? stats(v, n).med * scale : NAN;
+}
+
+/* | name | median | IQR | max | [handler median | handler CPU median] | */
+static void row2(const char *name, const double *v, int n, double scale,
+		 const double *hv, const double *cv)
+{
+	struct stat3 s = stats(v, n);
+
+	emit("| %s | %.2f | %.2f–%.2f | %.2f |", name, s.med * scale,
+	     s.q1 * scale, s.q3 * scale, s.max * scale);
+	if (hv)
+		emit(" %.2f | %.2f |", med(hv, n, scale), med(cv, n, scale));
+	emit("\n");
+}
+
 static void row(const char *name, const double *v, int n, double scale)
 {
 	double *w = malloc(sizeof(*w) * (size_t)(n ? n : 1));
@@ -775,13 +796,13 @@ static int run(const struct cfg *c, const char *argv0)
 	int K = c->k, k, ls, i, j, ret = 0, nb = 0, np = 0;
 	double *ncreate = calloc((size_t)K, sizeof(double));
 	double *ndestroy = calloc((size_t)K, sizeof(double));
-	double *nparts[3], *v[2][NPH + 5];
+	double *nparts[3], *v[2][NPH + 5 + 2 * NPH];
 	char *fabric = NULL;
 
 	for (i = 0; i < 3; i++)
 		nparts[i] = calloc((size_t)K, sizeof(double));
 	for (j = 0; j < 2; j++)
-		for (i = 0; i < NPH + 5; i++)
+		for (i = 0; i < NPH + 5 + 2 * NPH; i++)
 			v[j][i] = calloc((size_t)K, sizeof(double));
 	if (!strcmp(c->backend, "fake"))
 		fabric = it_private_fabric();
@@ -829,8 +850,11 @@ static int run(const struct cfg *c, const char *argv0)
 		ret = cycle(shim, ph);
 		if (!busy)
 			pause_ranks(shim, false);
-		for (i = 0; i < NPH; i++)
+		for (i = 0; i < NPH; i++) {
 			v[b][i][n] = ph[i].wall;
+			v[b][NPH + 5 + i][n] = ph[i].handler_max;
+			v[b][2 * NPH + 5 + i][n] = ph[i].cpu_max;
+		}
 		v[b][NPH][n] = ph[P_Q].wall + ph[P_D].wall + ph[P_REL].wall +
 			       ph[P_REB].wall;
 		v[b][NPH + 1][n] = ph[P_REB].xchg_min;
@@ -875,14 +899,18 @@ static int run(const struct cfg *c, const char *argv0)
 	for (j = 0; j < 2; j++) {
 		int n = j ? np : nb;
 
-		emit("%s (%d cycles), ms:\n\n| phase | median | IQR | max |\n"
-		     "|---|---|---|---|\n",
+		emit("%s (%d cycles), ms (handler: its wall time in the slower "
+		     "rank; CPU: the handler thread's CPU time, the larger of "
+		     "the ranks'; both medians):\n\n"
+		     "| phase | median | IQR | max | handler | CPU |\n"
+		     "|---|---|---|---|---|---|\n",
 		     j ? "Programs blocked during the checkpoint (paused)" :
 			 "Programs busy polling and posting during the "
 			 "checkpoint (busy)",
 		     n);
 		for (i = 0; i < NPH; i++)
-			row(ph_name[i], v[j][i], n, 1e-3);
+			row2(ph_name[i], v[j][i], n, 1e-3, v[j][NPH + 5 + i],
+			     v[j][2 * NPH + 5 + i]);
 		row("**quiesce→rebuild**", v[j][NPH], n, 1e-3);
 		row("rebuild: until both PUT (create)", v[j][NPH + 2], n,
 		    1e-3);

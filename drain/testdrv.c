@@ -12,7 +12,8 @@
  * PHASE {phase, new_incarnation}, ALL {n, n x {rank, len, data}}, EXIT.
  * Process -> coordinator: HELLO {rank}, PUT {data}, ACK {phase, status}.
  * With IBSNAP_TEST_CKPT_TIMES set (bench/bench_ckpt.c) an ACK also carries
- * {handler us, us in the exchange}: ACK {phase, status, handler, exchange}.
+ * the handler's wall time, the part in the exchange and the handler's CPU
+ * time (us): ACK {phase, status, handler, exchange, cpu}.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ckpt.h"
@@ -183,7 +185,8 @@ static int td_phase(const struct isn_ckpt_handlers *h, uint32_t phase,
 static void *td_thread(void *unused)
 {
 	const struct isn_ckpt_handlers *h = isn_ckpt_handlers();
-	uint32_t *ph, len, ack[4];
+	uint32_t *ph, len, ack[5];
+	struct timespec c0, c1;
 	uint64_t t0;
 	int ret;
 
@@ -193,17 +196,21 @@ static void *td_thread(void *unused)
 	while (!td_recv(TD_PHASE, (void **)&ph, &len)) {
 		td_xchg_ns = 0;
 		t0 = isn_now_ns();
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 		ret = len >= 8 ? td_phase(h, ph[0], ph[1]) : -EPROTO;
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
 		ack[0] = ph[0];
 		ack[1] = (uint32_t)ret;
 		ack[2] = (uint32_t)((isn_now_ns() - t0) / 1000);
 		ack[3] = (uint32_t)(td_xchg_ns / 1000);
+		ack[4] = (uint32_t)((c1.tv_sec - c0.tv_sec) * 1000000 +
+				    (c1.tv_nsec - c0.tv_nsec) / 1000);
 		free(ph);
 		free(td_all_buf);
 		free(td_blobs);
 		td_all_buf = NULL;
 		td_blobs = NULL;
-		if (td_send(TD_ACK, ack, td_times ? 16 : 8))
+		if (td_send(TD_ACK, ack, td_times ? 20 : 8))
 			break;
 	}
 	close(td_fd);
