@@ -7,17 +7,18 @@
  *
  * The queue is Vyukov's bounded queue with one change for robustness: a
  * producer claims a slot by a CAS on the slot's state word, which records
- * its pid beside the sequence, and only then advances the tail (producers
- * help each other advance it).  So a producer that dies at any point leaves
- * at worst one slot claimed under its pid.  The consumer skips such a slot
- * only once the claimer is dead (kill(pid, 0) == ESRCH, checked after the
- * slot stayed stuck FAB_STALL_NS): a live producer that is merely slow,
- * stopped or frozen for a checkpoint is waited for, never overwritten.
+ * its port's tag (slot and generation) beside the sequence, and only then
+ * advances the tail (producers help each other advance it).  So a producer
+ * that dies at any point leaves at worst one slot claimed under its tag.
+ * The consumer skips such a slot only once the claimer's port is dead
+ * (fab_port_alive: its record lock is gone, whatever PID namespace it ran
+ * in; checked after the slot stayed stuck FAB_STALL_NS): a live producer
+ * that is merely slow, stopped or frozen for a checkpoint is waited for,
+ * never overwritten.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -184,9 +185,9 @@ static inline int fab_dest_ring(struct fab_port *port,
 }
 
 /* Claim the next slot for writing; NULL when the ring is full. */
-static struct fab_slot *fab_ring_claim(struct fab_ring *ring, uint32_t *pos_p)
+static struct fab_slot *fab_ring_claim(struct fab_ring *ring, uint64_t me,
+				       uint32_t *pos_p)
 {
-	const uint64_t me = (uint64_t)(uint32_t)fab_pid() << 32;
 	uint32_t pos, expect;
 	struct fab_slot *s;
 	uint64_t st;
@@ -221,16 +222,18 @@ static struct fab_slot *fab_ring_claim(struct fab_ring *ring, uint32_t *pos_p)
 	}
 }
 
-static int fab_ring_put(struct fab_ring *ring, const void *hdr, size_t hdr_len,
-			const void *payload, size_t payload_len,
-			const struct fab_fault_plan *plan, unsigned int copy)
+static int fab_ring_put(struct fab_port *port, struct fab_ring *ring,
+			const void *hdr, size_t hdr_len, const void *payload,
+			size_t payload_len, const struct fab_fault_plan *plan,
+			unsigned int copy)
 {
+	const uint64_t me = (uint64_t)fab_port_tag(port) << 32;
 	size_t len = hdr_len + payload_len;
 	struct fab_slot *s;
 	uint64_t due = 0;
 	uint32_t pos;
 
-	s = fab_ring_claim(ring, &pos);
+	s = fab_ring_claim(ring, me, &pos);
 	if (!s)
 		return -EAGAIN;
 	if (hdr_len)
@@ -258,8 +261,7 @@ static int fab_ring_put(struct fab_ring *ring, const void *hdr, size_t hdr_len,
 	 * looks at the ring): either the consumer sees this packet or we see
 	 * it sleeping.
 	 */
-	atomic_store(&s->state,
-		     (uint64_t)(pos + 1) | ((uint64_t)fab_pid() << 32));
+	atomic_store(&s->state, (uint64_t)(pos + 1) | me);
 	return 0;
 }
 
@@ -292,16 +294,14 @@ static void fab_ring_wake(struct fab_ring *ring, unsigned int flags, bool force)
 /*
  * After @sent copies went out (@ret: result of the last attempt).  A full
  * ring wakes a sleeping consumer whatever its mode, so it can make room; a
- * full ring whose owner died (its slot not reclaimed yet) is unreachable,
- * so senders to it fail like on a dead link instead of waiting forever.
+ * full ring whose owner died or closed it (its slot not reclaimed yet) is
+ * unreachable, so senders to it fail like on a dead link instead of
+ * waiting forever.
  */
 static int fab_sent(struct fab_port *port, struct fab_ring *ring,
 		    const struct fab_dest *dest, unsigned int sent, int ret,
 		    unsigned int flags)
 {
-	pid_t owner;
-	int saved;
-
 	port->stats.tx_pkts += sent;
 	if (sent) {
 		fab_ring_wake(ring, flags, false);
@@ -311,11 +311,8 @@ static int fab_sent(struct fab_port *port, struct fab_ring *ring,
 	fab_ring_wake(ring, flags, true);
 	if (flags & FAB_SEND_UNRELIABLE)
 		return 0;
-	owner = atomic_load(&port->reg->map->ports[dest->port_slot].pid);
-	saved = errno;
-	if (owner && kill(owner, 0) && errno == ESRCH)
+	if (!fab_port_alive(port->reg, dest->port_slot, dest->port_gen))
 		ret = -EHOSTUNREACH;
-	errno = saved;
 	return ret;
 }
 
@@ -334,8 +331,8 @@ static int fab_send_faulty(struct fab_port *port, struct fab_ring *ring,
 		return 0;
 	}
 	for (i = 0; i < plan.copies; i++) {
-		ret = fab_ring_put(ring, hdr, hdr_len, payload, payload_len,
-				   &plan, i);
+		ret = fab_ring_put(port, ring, hdr, hdr_len, payload,
+				   payload_len, &plan, i);
 		if (ret)
 			break;
 		if (plan.flip[i] >= 0)
@@ -362,7 +359,8 @@ int fab_send(struct fab_port *port, const struct fab_dest *dest,
 	    atomic_load_explicit(&fab_faults_on, memory_order_relaxed))
 		return fab_send_faulty(port, ring, dest, hdr, hdr_len, payload,
 				       payload_len, flags);
-	ret = fab_ring_put(ring, hdr, hdr_len, payload, payload_len, NULL, 0);
+	ret = fab_ring_put(port, ring, hdr, hdr_len, payload, payload_len, NULL,
+			   0);
 	return fab_sent(port, ring, dest, !ret, ret, flags);
 }
 
@@ -370,10 +368,8 @@ int fab_send(struct fab_port *port, const struct fab_dest *dest,
 static bool fab_ring_skip_dead(struct fab_port *port, struct fab_slot *s,
 			       uint32_t head, uint64_t st)
 {
-	pid_t pid = (pid_t)slot_owner(st);
+	uint32_t tag = slot_owner(st);
 	uint64_t now = fab_now_ns();
-	int saved = errno;
-	bool dead;
 
 	if (port->stall_pos != head || !port->stall_since) {
 		port->stall_pos = head;
@@ -383,14 +379,14 @@ static bool fab_ring_skip_dead(struct fab_port *port, struct fab_slot *s,
 	if (now - port->stall_since < FAB_STALL_NS)
 		return false;
 	port->stall_since = now;
-	dead = kill(pid, 0) && errno == ESRCH;
-	errno = saved;
-	if (!dead || !atomic_compare_exchange_strong(&s->state, &st,
-						     head + FAB_RING_SLOTS))
+	if (fab_port_alive(port->reg, tag & 0xff, tag >> 8) ||
+	    !atomic_compare_exchange_strong(&s->state, &st,
+					    head + FAB_RING_SLOTS))
 		return false;
 	port->stats.rx_dead_skip++;
-	fab_log("port %u: dropped a packet left unfinished by dead process %d",
-		port->slot, (int)pid);
+	fab_log("port %u: dropped a packet left unfinished by the dead owner "
+		"of port %u",
+		port->slot, tag & 0xff);
 	return true;
 }
 

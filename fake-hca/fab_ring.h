@@ -18,7 +18,7 @@
 /* ---- the registry file ---- */
 
 #define FAB_MAGIC 0x31626166736e6269ull /* "ibnsfab1" */
-#define FAB_LAYOUT_VERSION 1
+#define FAB_LAYOUT_VERSION 2 /* 2: slots name their producer by port tag */
 #define FAB_DIR_SIZE 65536u /* QP directory entries (power of two) */
 #define FAB_DIR_MAX_LIVE (FAB_DIR_SIZE / 8 * 7)
 #define FAB_MAX_UNIQ 0xbfffu /* unique numbers are unicast LIDs */
@@ -36,7 +36,7 @@ struct fab_node_rec {
 
 struct fab_port_rec {
 	_Atomic uint32_t state; /* generation << 1 | live */
-	_Atomic int32_t pid;
+	_Atomic int32_t pid; /* in the owner's PID namespace: for logs only */
 	_Atomic uint32_t node;
 	_Atomic uint32_t uniq; /* the incarnation it opened with */
 };
@@ -70,7 +70,7 @@ struct fab_registry {
 #define FAB_SLOT_CRC 1u /* crc holds the CRC32C of data[0..len) */
 
 struct fab_slot {
-	/* Vyukov sequence (low 32 bits) | pid of the claiming producer */
+	/* Vyukov sequence (low 32 bits) | port tag of the claiming producer */
 	_Atomic uint64_t state;
 	uint32_t len;
 	uint32_t flags;
@@ -100,6 +100,9 @@ struct fab_reg {
 	struct fab_reg *next;
 	unsigned int refs;
 	struct fab_registry *map;
+	int live_fd; /* ports.live: a record lock per owned slot */
+	pid_t mine_pid; /* whose slots mine[] lists (not a fork()ed child's) */
+	uint64_t mine[FAB_MAX_PORTS / 64];
 	char dir[PATH_MAX - 64]; /* room for "/port-<slot>-<gen>" */
 };
 
@@ -122,9 +125,18 @@ struct fab_port {
 	struct fab_peer peers[FAB_MAX_PORTS];
 };
 
+_Static_assert(FAB_MAX_PORTS <= 256 && FAB_MAX_PORTS % 64 == 0, "port tag");
+
+/* Names a port in a ring slot: never 0 (generations start at 1). */
+static inline uint32_t fab_port_tag(const struct fab_port *port)
+{
+	return port->gen << 8 | port->slot;
+}
+
 /* fabric.c */
 void fab_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 pid_t fab_pid(void);
+bool fab_port_alive(struct fab_reg *reg, uint32_t slot, uint32_t gen);
 int fab_lock(struct fab_registry *r);
 void fab_unlock(struct fab_registry *r);
 

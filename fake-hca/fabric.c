@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +205,87 @@ static int fab_registry_map(const char *dir, struct fab_registry **map_p)
 	return -EBUSY;
 }
 
+/*
+ * Port liveness.  The owner of a port slot holds a POSIX record lock on
+ * byte <slot> of <dir>/ports.live for as long as it owns it.  The kernel
+ * drops the lock when the process dies, and F_GETLK sees it from any PID
+ * namespace -- unlike kill(pid, 0), which cannot see a process of another
+ * namespace (two ibsnap run jobs) and may find an unrelated one under the
+ * same number.  Record locks belong to the process: a fork()ed child does
+ * not inherit them, and closing any descriptor of the file drops them all,
+ * so a process opens the file once per registry mapping and never again.
+ */
+static int fab_live_open(struct fab_reg *reg)
+{
+	char path[PATH_MAX];
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/ports.live", reg->dir);
+	reg->live_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (reg->live_fd >= 0)
+		return 0;
+	ret = -errno;
+	fab_log("cannot open %s: %m", path);
+	return ret;
+}
+
+static int fab_live_lock(struct fab_reg *reg, uint32_t slot, short type)
+{
+	struct flock fl = {
+		.l_type = type,
+		.l_whence = SEEK_SET,
+		.l_start = slot,
+		.l_len = 1,
+	};
+
+	return fcntl(reg->live_fd, F_SETLK, &fl) ? -errno : 0;
+}
+
+/* Does this process hold @slot's lock?  (Its own locks never conflict.) */
+static bool fab_live_mine(struct fab_reg *reg, uint32_t slot)
+{
+	return reg->mine_pid == fab_pid() &&
+	       (reg->mine[slot / 64] >> (slot % 64) & 1);
+}
+
+static void fab_live_set_mine(struct fab_reg *reg, uint32_t slot, bool on)
+{
+	if (reg->mine_pid != fab_pid()) {
+		/* a fork()ed child: the parent's locks are not ours */
+		memset(reg->mine, 0, sizeof(reg->mine));
+		reg->mine_pid = fab_pid();
+	}
+	if (on)
+		reg->mine[slot / 64] |= 1ull << (slot % 64);
+	else
+		reg->mine[slot / 64] &= ~(1ull << (slot % 64));
+}
+
+/*
+ * Is port @slot of generation @gen open, by a live process?  Any thread,
+ * no lock: the owner locks before it publishes the slot and unlocks after
+ * it freed it.  When the lock cannot be tested the answer is yes.
+ */
+bool fab_port_alive(struct fab_reg *reg, uint32_t slot, uint32_t gen)
+{
+	struct flock fl = {
+		.l_type = F_WRLCK,
+		.l_whence = SEEK_SET,
+		.l_start = slot,
+		.l_len = 1,
+	};
+	int saved = errno;
+	bool alive;
+
+	if (atomic_load(&reg->map->ports[slot].state) != (gen << 1 | 1))
+		return false;
+	if (fab_live_mine(reg, slot))
+		return true;
+	alive = fcntl(reg->live_fd, F_GETLK, &fl) || fl.l_type != F_UNLCK;
+	errno = saved;
+	return alive;
+}
+
 static int fab_reg_get(struct fab_reg **reg_p)
 {
 	const char *env = getenv("IBSNAP_FABRIC");
@@ -237,6 +317,11 @@ static int fab_reg_get(struct fab_reg **reg_p)
 		}
 		strcpy(reg->dir, dir);
 		ret = fab_registry_map(dir, &reg->map);
+		if (!ret) {
+			ret = fab_live_open(reg);
+			if (ret)
+				munmap(reg->map, sizeof(*reg->map));
+		}
 		if (ret) {
 			free(reg);
 			goto out;
@@ -260,6 +345,7 @@ static void fab_reg_put(struct fab_reg *reg)
 		for (pp = &fab_regs; *pp != reg; pp = &(*pp)->next)
 			;
 		*pp = reg->next;
+		close(reg->live_fd); /* drops this process's record locks */
 		munmap(reg->map, sizeof(*reg->map));
 		free(reg);
 	}
@@ -479,22 +565,18 @@ static void fab_slot_release(struct fab_reg *reg, uint32_t slot)
 	unlink(path);
 }
 
-/* Lock held.  A zombie is alive until reaped. */
+/* Lock held: free the slots whose owners died (their record locks went). */
 static void fab_reclaim_dead(struct fab_reg *reg)
 {
-	struct fab_port_rec *rec;
-	pid_t pid;
-	int i;
+	uint32_t i, st;
 
 	for (i = 0; i < FAB_MAX_PORTS; i++) {
-		rec = &reg->map->ports[i];
-		if (!(atomic_load(&rec->state) & 1))
+		st = atomic_load(&reg->map->ports[i].state);
+		if (!(st & 1) || fab_port_alive(reg, i, st >> 1))
 			continue;
-		pid = atomic_load(&rec->pid);
-		if (pid == fab_pid() || !kill(pid, 0) || errno != ESRCH)
-			continue;
-		fab_log("reclaiming port slot %d of dead process %d", i,
-			(int)pid);
+		fab_log("reclaiming port slot %u of a dead process (pid %d in "
+			"its namespace)",
+			i, (int)atomic_load(&reg->map->ports[i].pid));
 		fab_slot_release(reg, i);
 	}
 }
@@ -508,8 +590,11 @@ static int fab_slot_take(struct fab_port *port, uint32_t node)
 	uint32_t i, gen;
 	int ret;
 
+	/* a free slot whose byte is still locked belongs to a process of an
+	 * older registry layout: leave it */
 	for (i = 0; i < FAB_MAX_PORTS; i++)
-		if (!(atomic_load(&r->ports[i].state) & 1))
+		if (!(atomic_load(&r->ports[i].state) & 1) &&
+		    !fab_live_lock(port->reg, i, F_WRLCK))
 			break;
 	if (i == FAB_MAX_PORTS) {
 		fab_log("all %d port slots of the fabric are in use",
@@ -520,8 +605,11 @@ static int fab_slot_take(struct fab_port *port, uint32_t node)
 	gen = ((atomic_load(&rec->state) >> 1) + 1) & FAB_GEN_MASK;
 	gen = gen ? gen : 1;
 	ret = fab_ring_create(port->reg->dir, i, gen, &port->ring);
-	if (ret)
+	if (ret) {
+		fab_live_lock(port->reg, i, F_UNLCK);
 		return ret;
+	}
+	fab_live_set_mine(port->reg, i, true);
 	port->slot = i;
 	port->gen = gen;
 	port->uniq = (uint32_t)cur;
@@ -577,8 +665,11 @@ void fab_port_close(struct fab_port *port)
 		/* a fork()ed child must not free its parent's slot */
 		if (atomic_load(&r->ports[port->slot].state) ==
 			    (port->gen << 1 | 1) &&
-		    atomic_load(&r->ports[port->slot].pid) == fab_pid())
+		    fab_live_mine(port->reg, port->slot)) {
 			fab_slot_release(port->reg, port->slot);
+			fab_live_set_mine(port->reg, port->slot, false);
+			fab_live_lock(port->reg, port->slot, F_UNLCK);
+		}
 		fab_unlock(r);
 	}
 	fab_port_unmap_peers(port);

@@ -994,15 +994,122 @@ static void test_reclaim_dead(void **state)
 	assert_int_equal(count_rings(), 0);
 }
 
-/* Claim the next slot of @ring as producer @pid would, without publishing. */
-static uint32_t fake_claim(struct fab_ring *ring, pid_t pid)
+/* Claim the next slot of @ring as the owner of port @tag would, without
+ * publishing it. */
+static uint32_t fake_claim(struct fab_ring *ring, uint32_t tag)
 {
 	uint32_t pos = atomic_load(&ring->tail);
 
 	atomic_store(&ring->slots[pos & FAB_RING_MASK].state,
-		     pos | (uint64_t)pid << 32);
+		     pos | (uint64_t)tag << 32);
 	atomic_store(&ring->tail, pos + 1);
 	return pos;
+}
+
+/*
+ * The tag of a port that a child opened and left open when it exited (in a
+ * PID namespace of its own if @pidns, as pid 1 there).  The child's open
+ * runs the reclaim of dead ports' slots, with the caller's ports open.
+ */
+static uint32_t dead_port_tag(bool pidns)
+{
+	uint32_t tag = 0;
+	int fds[2], status;
+	pid_t pid, inner;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		struct fab_port *p;
+
+		if (pidns) {
+			if (unshare(CLONE_NEWPID))
+				_exit(errno == EPERM ? 4 : 5);
+			inner = fork();
+			if (inner < 0)
+				_exit(6);
+			if (inner) {
+				if (waitpid(inner, &status, 0) != inner ||
+				    !WIFEXITED(status))
+					_exit(6);
+				_exit(WEXITSTATUS(status));
+			}
+			if (getpid() != 1)
+				_exit(7);
+		}
+		if (fab_port_open("c", &p))
+			_exit(2);
+		tag = fab_port_tag(p);
+		_exit(write(fds[1], &tag, sizeof(tag)) == sizeof(tag) ? 0 : 3);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 4)
+		skip(); /* no privilege for CLONE_NEWPID */
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(read(fds[0], &tag, sizeof(tag)), sizeof(tag));
+	close(fds[0]);
+	close(fds[1]);
+	return tag;
+}
+
+/*
+ * Liveness across PID namespaces (two ibsnap run jobs): pid numbers mean
+ * nothing there.  A process that is pid 1 of its own namespace opens a port
+ * while ours are open (kill(our pid, 0) fails there: they must not be taken
+ * for dead), leaves it open and dies (kill(1, 0) succeeds here: it must be
+ * taken for dead); and a packet it left half-written is skipped.
+ */
+static void test_pidns_liveness(void **state)
+{
+	struct fab_port *a, *b, *c;
+	struct fab_registry *r;
+	struct fab_stats st;
+	struct fab_dest d;
+	struct rx rx = { 0 };
+	uint64_t t0;
+	uint32_t tag;
+	char ring[64];
+
+	(void)state;
+	pair(&a, "a", &b, "b", &d);
+	r = a->reg->map;
+	tag = dead_port_tag(true);
+	assert_int_equal(atomic_load(&r->ports[a->slot].state),
+			 a->gen << 1 | 1);
+	assert_int_equal(atomic_load(&r->ports[b->slot].state),
+			 b->gen << 1 | 1);
+	snprintf(ring, sizeof(ring), "port-%u-%u", b->slot, b->gen);
+	assert_true(exists(ring));
+	assert_true(fab_port_alive(a->reg, b->slot, b->gen));
+	/* the dead port: not alive, its half-written packet skipped */
+	assert_int_equal(atomic_load(&r->ports[tag & 0xff].state),
+			 (tag >> 8) << 1 | 1);
+	assert_false(fab_port_alive(a->reg, tag & 0xff, tag >> 8));
+	fake_claim(b->ring, tag);
+	assert_int_equal(tsend(a, &d, 0, 0, 8, 0), 0);
+	t0 = fab_now_ns();
+	while (!rx.n && fab_now_ns() - t0 < 10000 * MS)
+		if (!fab_poll(b, rx_cb, &rx, 8))
+			fab_wait(b, 1000 * MS);
+	assert_int_equal(rx.n, 1);
+	fab_port_stats(b, &st);
+	assert_int_equal(st.rx_dead_skip, 1);
+	/* and its slot reclaimed at the next open */
+	snprintf(ring, sizeof(ring), "port-%u-%u", tag & 0xff, tag >> 8);
+	assert_true(exists(ring));
+	assert_int_equal(fab_port_open("c", &c), 0);
+	assert_false(exists(ring));
+	if (fab_port_slot(c) == (tag & 0xff))
+		assert_int_equal(fab_port_gen(c), (tag >> 8) + 1);
+	else
+		assert_int_equal(atomic_load(&r->ports[tag & 0xff].state) & 1,
+				 0);
+	fab_port_close(c);
+	fab_port_close(a);
+	fab_port_close(b);
+	assert_int_equal(count_rings(), 0);
 }
 
 static void test_dead_producer(void **state)
@@ -1014,12 +1121,11 @@ static void test_dead_producer(void **state)
 	struct fab_slot *s;
 	uint64_t t0;
 	uint32_t pos;
-	pid_t dead;
 
 	(void)state;
 	pair(&a, "a", &b, "b", &d);
 	/* a live producer that stalls is waited for */
-	pos = fake_claim(b->ring, getpid());
+	pos = fake_claim(b->ring, fab_port_tag(a));
 	assert_int_equal(tsend(a, &d, 0, 1, 8, 0), 0);
 	assert_true(fab_rx_pending(b)); /* being written */
 	t0 = fab_now_ns();
@@ -1038,11 +1144,7 @@ static void test_dead_producer(void **state)
 	assert_int_equal(rx.bad, 1);
 
 	/* a dead one is skipped after a while */
-	dead = fork();
-	if (!dead)
-		_exit(0);
-	assert_int_equal(waitpid(dead, NULL, 0), dead);
-	fake_claim(b->ring, dead);
+	fake_claim(b->ring, dead_port_tag(false));
 	assert_int_equal(tsend(a, &d, 0, 2, 8, 0), 0);
 	t0 = fab_now_ns();
 	while (rx.n < 2 && fab_now_ns() - t0 < 3000 * MS)
@@ -1214,17 +1316,29 @@ static void test_perf(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_identity),	 T(test_alloc_unique),
-		T(test_publish_resolve), T(test_reincarnate),
-		T(test_send_poll),	 T(test_ring_full),
-		T(test_fork_100k),	 T(test_multi_producer),
-		T(test_fault_drop),	 T(test_fault_dup),
-		T(test_fault_corrupt),	 T(test_fault_delay),
-		T(test_faults_parse),	 T(test_wait_timeout),
-		T(test_wait_wakeup),	 T(test_kick),
-		T(test_node_down),	 T(test_reclaim_dead),
-		T(test_dead_producer),	 T(test_registry_rebuild),
-		T(test_exec_peer),	 T(test_perf),
+		T(test_identity),
+		T(test_alloc_unique),
+		T(test_publish_resolve),
+		T(test_reincarnate),
+		T(test_send_poll),
+		T(test_ring_full),
+		T(test_fork_100k),
+		T(test_multi_producer),
+		T(test_fault_drop),
+		T(test_fault_dup),
+		T(test_fault_corrupt),
+		T(test_fault_delay),
+		T(test_faults_parse),
+		T(test_wait_timeout),
+		T(test_wait_wakeup),
+		T(test_kick),
+		T(test_node_down),
+		T(test_reclaim_dead),
+		T(test_dead_producer),
+		T(test_pidns_liveness),
+		T(test_registry_rebuild),
+		T(test_exec_peer),
+		T(test_perf),
 	};
 
 	if (argc == 6 && !strcmp(argv[1], "--child-send"))
