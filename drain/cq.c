@@ -182,6 +182,15 @@ int isn_cqs_drain(bool (*done)(void), uint64_t ns)
 	}
 }
 
+/*
+ * ckpt_poll_idle: during a checkpoint a program that busy-polls an empty
+ * CQ gives the CPU away (sched_yield) after each empty poll.  Otherwise its
+ * lock/unlock loop on cq->lock starves the handler thread's drain of that
+ * lock and, on a loaded core, of the CPU, and the peers' progress with it:
+ * bench_ckpt measured a busy drain of ~10-30 ms for one QP, ~0.2 ms with
+ * the yield (docs/checkpoint.md, Numbers).  The program has nothing to gain
+ * meanwhile: its posts are queued until RESUME.
+ */
 int isn_ckpt_poll(struct isn_cq *cq, int n, struct ibv_wc *wc)
 {
 	int got, r;
@@ -200,6 +209,8 @@ int isn_ckpt_poll(struct isn_cq *cq, int n, struct ibv_wc *wc)
 		got += r;
 	}
 	pthread_mutex_unlock(&cq->lock);
+	if (!got && (isn_slow_get() & ISN_SLOW_CKPT_POLL))
+		sched_yield(); /* see ckpt_poll_idle */
 	return got;
 }
 
@@ -273,6 +284,8 @@ int isn_ckpt_start_poll(struct isn_cq *cq, struct ibv_poll_cq_attr *attr)
 	if (ret) {
 		cq->ex_locked = false;
 		pthread_mutex_unlock(&cq->lock);
+		if (isn_slow_get() & ISN_SLOW_CKPT_POLL)
+			sched_yield(); /* see ckpt_poll_idle */
 	}
 	return ret;
 }
