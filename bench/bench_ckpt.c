@@ -795,6 +795,8 @@ static int run(const struct cfg *c, const char *argv0)
 	struct rep nrep[2], srep[2], drep[2], fin[2][2];
 	int K = c->k, k, ls, i, j, ret = 0, nb = 0, np = 0;
 	double *ncreate = calloc((size_t)K, sizeof(double));
+	double *pair[2] = { calloc((size_t)K, sizeof(double)),
+			    calloc((size_t)K, sizeof(double)) };
 	double *ndestroy = calloc((size_t)K, sizeof(double));
 	double *nparts[3], *v[2][NPH + 5 + 2 * NPH];
 	char *fabric = NULL;
@@ -855,6 +857,7 @@ static int run(const struct cfg *c, const char *argv0)
 			v[b][NPH + 5 + i][n] = ph[i].handler_max;
 			v[b][2 * NPH + 5 + i][n] = ph[i].cpu_max;
 		}
+		pair[b][n] = ph[P_REB].wall / ncreate[k];
 		v[b][NPH][n] = ph[P_Q].wall + ph[P_D].wall + ph[P_REL].wall +
 			       ph[P_REB].wall;
 		v[b][NPH + 1][n] = ph[P_REB].xchg_min;
@@ -937,11 +940,16 @@ static int run(const struct cfg *c, const char *argv0)
 		struct stat3 lb = stats(v[0][P_REL], nb),
 			     lp = stats(v[1][P_REL], np);
 
+		struct stat3 pb = stats(pair[0], nb), pp = stats(pair[1], np);
+
 		emit("\nRatios of medians: rebuild / native create = **%.2f** "
 		     "(busy), **%.2f** (paused); release / native destroy = "
-		     "%.2f (busy), %.2f (paused).\n\n",
+		     "%.2f (busy), %.2f (paused). Per cycle (each rebuild / "
+		     "the native creation just before it): median %.2f, IQR "
+		     "%.2f–%.2f (busy); %.2f, %.2f–%.2f (paused).\n\n",
 		     rb.med / nc.med, rp.med / nc.med, lb.med / nd.med,
-		     lp.med / nd.med);
+		     lp.med / nd.med, pb.med, pb.q1, pb.q3, pp.med, pp.q1,
+		     pp.q3);
 	}
 	emit("Memory per object (rank 0; malloc'ed = mallinfo2 uordblks + "
 	     "hblkhd; RSS = statm resident), bytes:\n\n"
