@@ -13,7 +13,8 @@
  * Process -> coordinator: HELLO {rank}, PUT {data}, ACK {phase, status}.
  * With IBSNAP_TEST_CKPT_TIMES set (bench/bench_ckpt.c) an ACK also carries
  * the handler's wall time, the part in the exchange and the handler's CPU
- * time (us): ACK {phase, status, handler, exchange, cpu}.
+ * time (us): ACK {phase, status, handler, exchange, cpu}; RELEASE then
+ * skips the check of what is left open.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -173,7 +174,8 @@ static int td_phase(const struct isn_ckpt_handlers *h, uint32_t phase,
 		return h->drain(&x);
 	case ISN_PHASE_RELEASE:
 		ret = h->release();
-		return ret ? ret : td_check_released();
+		/* a benchmark times the handler, not this test's check */
+		return ret || td_times ? ret : td_check_released();
 	case ISN_PHASE_REBUILD:
 		return h->rebuild(&x, (int)new_inc);
 	case ISN_PHASE_RESUME:
