@@ -236,6 +236,10 @@ static int send_one(struct fk_qp *qp, struct fk_swqe *wqe,
 		       flags);
 	if (ret == -EAGAIN)
 		return ret;
+	if (!ret && qp->ibqp.qp_type == IBV_QPT_RC) {
+		qp->req.mark = fab_mark(qp_ctx(qp)->port, dest);
+		qp->req.marked = true;
+	}
 	/* Any other failure is a loss on the wire: RC retries, UC/UD lose. */
 	wqe->sent++;
 	return 0;
@@ -431,6 +435,7 @@ static void ack_upto(struct fk_qp *qp, uint32_t psn)
 		progress = true;
 	}
 	if (progress) {
+		qp->req.late_since_ns = 0;
 		qp->req.retries = qp->attr.retry_cnt;
 		qp->req.rnr_retries = qp->attr.rnr_retry;
 		qp->req.timer_ns = 0;
@@ -482,6 +487,7 @@ static void rd_response(struct fk_qp *qp, const struct fk_pkt *pkt,
 	}
 	if (wqe->done) {
 		qp->req.rd_outstanding--;
+		qp->req.late_since_ns = 0;
 		qp->req.retries = qp->attr.retry_cnt;
 		qp->req.timer_ns = 0;
 	}
@@ -547,17 +553,49 @@ void fk_req_rx(struct fk_qp *qp, const struct fk_pkt *pkt,
 		fk_timer_update(qp);
 }
 
+/*
+ * The timer expired, but what we sent is still in the peer's ring (@behind:
+ * it did not run yet), or answers are waiting in ours (we did not): nothing
+ * is known to be lost, so no retry is counted.  A real HCA answers whatever
+ * its host does; ours needs its process to run, and on a loaded host that
+ * can take longer than the whole retry budget.  For at most FK_LATE_NS in a
+ * row without progress (a peer that died keeps its packets forever).
+ */
+#define FK_LATE_NS 2000000000ull
+
+static bool late(struct fk_qp *qp, uint64_t now, bool *behind)
+{
+	struct fk_context *ctx = qp_ctx(qp);
+
+	*behind = qp->req.marked && qp->dest_valid &&
+		  !fab_consumed(ctx->port, &qp->dest, qp->req.mark);
+	if (!*behind && !fab_rx_pending(ctx->port))
+		return false;
+	if (!qp->req.late_since_ns)
+		qp->req.late_since_ns = now;
+	return now - qp->req.late_since_ns < FK_LATE_NS;
+}
+
 void fk_req_timer(struct fk_qp *qp, uint64_t now)
 {
 	if (qp->attr.qp_state != IBV_QPS_RTS)
 		return;
 	if (qp->req.timer_ns && now >= qp->req.timer_ns &&
 	    qp->sq.head != qp->sq.next) {
-		if (!qp->req.retries) {
+		bool behind;
+
+		if (late(qp, now, &behind)) {
+			if (behind) { /* it is all still on its way */
+				qp->req.timer_ns = now + rto_ns(qp);
+				fk_timer_update(qp);
+				return;
+			}
+		} else if (!qp->req.retries) {
 			fail_head(qp, IBV_WC_RETRY_EXC_ERR);
 			return;
+		} else {
+			qp->req.retries--;
 		}
-		qp->req.retries--;
 		go_back(qp);
 	}
 	fk_req_pump(qp);

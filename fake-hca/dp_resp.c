@@ -252,14 +252,17 @@ static void rx_read(struct fk_qp *qp, const struct fk_pkt *pkt, bool dup)
 static void rx_atomic(struct fk_qp *qp, const struct fk_pkt *pkt, bool dup)
 {
 	struct fk_resp *r = &qp->resp;
-	unsigned int slot = pkt->psn % 16;
 	struct fk_pkt out;
 	uint64_t *p, orig;
+	unsigned int slot;
 
 	if (dup) {
-		if (!r->atomic_cache[slot].valid ||
-		    r->atomic_cache[slot].psn != pkt->psn)
-			return;
+		for (slot = 0; slot < FK_ATOMIC_CACHE; slot++)
+			if (r->atomic_cache[slot].valid &&
+			    r->atomic_cache[slot].psn == pkt->psn)
+				break;
+		if (slot == FK_ATOMIC_CACHE)
+			return; /* not one of ours: as rxe, no answer */
 		orig = r->atomic_cache[slot].orig;
 	} else {
 		if (pkt->va & 7) {
@@ -281,6 +284,7 @@ static void rx_atomic(struct fk_qp *qp, const struct fk_pkt *pkt, bool dup)
 			orig = __atomic_fetch_add(p, pkt->atomic_a,
 						  __ATOMIC_SEQ_CST);
 		}
+		slot = r->atomic_next++ % FK_ATOMIC_CACHE;
 		r->atomic_cache[slot].psn = pkt->psn;
 		r->atomic_cache[slot].orig = orig;
 		r->atomic_cache[slot].valid = true;

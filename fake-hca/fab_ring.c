@@ -364,6 +364,30 @@ int fab_send(struct fab_port *port, const struct fab_dest *dest,
 	return fab_sent(port, ring, dest, !ret, ret, flags);
 }
 
+uint32_t fab_mark(struct fab_port *port, const struct fab_dest *dest)
+{
+	struct fab_ring *ring;
+
+	if (fab_dest_ring(port, dest, &ring))
+		return 0;
+	return atomic_load_explicit(&ring->tail, memory_order_relaxed);
+}
+
+bool fab_consumed(struct fab_port *port, const struct fab_dest *dest,
+		  uint32_t mark)
+{
+	struct fab_ring *ring;
+	uint64_t st;
+	uint32_t pos = mark - 1;
+
+	if (fab_dest_ring(port, dest, &ring))
+		return true;
+	/* consumed: the slot moved on to pos + N (or a later lap) */
+	st = atomic_load_explicit(&ring->slots[pos & FAB_RING_MASK].state,
+				  memory_order_acquire);
+	return (int32_t)(slot_seq(st) - pos) >= (int32_t)FAB_RING_SLOTS;
+}
+
 /* The slot at @head is claimed, not published: skip it if its owner died. */
 static bool fab_ring_skip_dead(struct fab_port *port, struct fab_slot *s,
 			       uint32_t head, uint64_t st)

@@ -113,6 +113,17 @@ int fab_send(struct fab_port *port, const struct fab_dest *dest,
 	     size_t payload_len, unsigned int flags);
 
 /*
+ * A mark of how far @dest's ring has been filled (taken right after a
+ * fab_send to it), and whether its consumer has taken every packet before a
+ * mark.  A packet still in the ring is late, not lost: the transport does not
+ * count a retry for it (a software HCA's peer may simply not have run yet).
+ * An unreachable destination counts as consumed (nothing will take it).
+ */
+uint32_t fab_mark(struct fab_port *port, const struct fab_dest *dest);
+bool fab_consumed(struct fab_port *port, const struct fab_dest *dest,
+		  uint32_t mark);
+
+/*
  * Consume up to @max packets from this port's ring, calling @cb for each (the
  * packet is valid only during the call).  Returns the number consumed.  Only
  * one thread of the owning process may consume at a time (callers serialize).

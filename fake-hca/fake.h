@@ -38,6 +38,7 @@
 #define FK_MAX_PD 0x100000
 #define FK_MAX_QP_RD_ATOM 128
 #define FK_MAX_RES_RD_ATOM 0x3f000
+#define FK_ATOMIC_CACHE FK_MAX_QP_RD_ATOM
 #define FK_MAX_SRQ 0xdffff
 #define FK_MAX_SRQ_WR 0x100000
 #define FK_MAX_SRQ_SGE 27
@@ -248,6 +249,9 @@ struct fk_req {
 	uint32_t rd_outstanding; /* READ/atomic requests in flight */
 	bool blocked; /* ring full: retry when room */
 	uint64_t blocked_until_ns;
+	uint32_t mark; /* fab_mark after the last packet sent */
+	bool marked;
+	uint64_t late_since_ns; /* timeouts not counted since (dp_req.c) */
 };
 
 /* Responder state of a connected QP (dp_resp.c). */
@@ -265,12 +269,18 @@ struct fk_resp {
 	uint32_t rwqe_status;
 	uint32_t msg_psn; /* first PSN of the message in progress */
 	bool rwqe_held; /* UC: a WQE kept from a dropped message */
-	/* atomic replay cache: results of recent atomics by PSN */
+	/*
+	 * Atomic replay cache: the results of the last FK_ATOMIC_CACHE atomics
+	 * executed, oldest overwritten first.  A requester has at most
+	 * max_rd_atomic (<= FK_MAX_QP_RD_ATOM) atomics unanswered, so the one
+	 * it retransmits is always still here, however many SENDs came between.
+	 */
 	struct {
 		uint32_t psn;
-		uint64_t orig;
 		bool valid;
-	} atomic_cache[16];
+		uint64_t orig;
+	} atomic_cache[FK_ATOMIC_CACHE];
+	uint32_t atomic_next;
 };
 
 struct fk_qp {
