@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -165,11 +166,86 @@ static int meta_write(struct isn_agent_ctx *ax)
 	return fclose(f) ? -errno : 0;
 }
 
+/*
+ * One dump at a time per host and image dir (DIR/HOST/.dump.lock, held
+ * until closed): in a PID namespace whose /proc is the host's, CRIU's
+ * parasite mounts a proc of its own on "proc.crtools" in the task's cwd,
+ * and two trees dumped at once from one cwd (two ibsnap run of a job
+ * started in one directory) collide there: "Can't create a directory
+ * (-17)".  -1 when no lock could be had: the dump runs anyway.
+ */
+static int dump_lock(struct isn_agent_ctx *ax)
+{
+	char path[sizeof(ax->hostdir) + 16];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/.dump.lock", ax->hostdir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	while (flock(fd, LOCK_EX))
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	return fd;
+}
+
+/*
+ * CRIU's log (-v4: thousands of lines, a write() each) goes to a local
+ * temporary dir and is copied next to the images when CRIU is done: line by
+ * line onto a network file system (NFS; 9p in the lab guest, where it took
+ * 20 s of a 25 s dump) it takes longer than the dump itself.  @path gets
+ * the log's name for criu -o: in the temporary dir, or @dir/@name (none).
+ */
+static void log_begin(char *path, size_t len, const char *dir, const char *name)
+{
+	const char *t = getenv("TMPDIR");
+	char tmp[PATH_MAX - 64];
+
+	snprintf(tmp, sizeof(tmp), "%s/ibsnap-criu.XXXXXX",
+		 t && *t ? t : "/tmp");
+	if (mkdtemp(tmp))
+		snprintf(path, len, "%s/%s", tmp, name);
+	else
+		snprintf(path, len, "%s/%s", dir, name);
+}
+
+/* Copy the log at @path to @dir/@name, if it was written elsewhere. */
+static void log_end(const char *path, const char *dir, const char *name)
+{
+	char dst[PATH_MAX], buf[65536], *slash;
+	ssize_t n = 0;
+	int in, out;
+
+	snprintf(dst, sizeof(dst), "%s/%s", dir, name);
+	if (!strcmp(path, dst))
+		return;
+	in = open(path, O_RDONLY | O_CLOEXEC);
+	out = in < 0 ?
+		      -1 :
+		      open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	while (out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, n) != n)
+			break;
+	if (out >= 0)
+		close(out);
+	if (in >= 0)
+		close(in);
+	unlink(path);
+	isn_strlcpy(dst, path, sizeof(dst));
+	slash = strrchr(dst, '/');
+	if (slash) {
+		*slash = '\0';
+		rmdir(dst);
+	}
+}
+
 int isn_criu_dump(struct isn_agent_ctx *ax, char *why, size_t len)
 {
-	char pid[16], log[sizeof(ax->tmp) + 16], buf[1024];
+	char pid[16], log[sizeof(ax->tmp) + 16], buf[1024], clog[PATH_MAX];
 	char *argv[MAX_ARGS];
-	int n = 0, ret;
+	int n = 0, ret, lock;
 
 	rm_rf(ax->tmp);
 	ret = isn_mkdir_p(ax->hostdir, 0755);
@@ -190,8 +266,9 @@ int isn_criu_dump(struct isn_agent_ctx *ax, char *why, size_t len)
 	argv[n++] = pid;
 	argv[n++] = "-D";
 	argv[n++] = ax->tmp;
+	log_begin(clog, sizeof(clog), ax->tmp, "dump.log");
 	argv[n++] = "-o";
-	argv[n++] = "dump.log";
+	argv[n++] = clog;
 	argv[n++] = "-v4";
 	/* the job goes on; ibsnap checkpoint --stop ends it after commit */
 	argv[n++] = "--leave-running";
@@ -202,7 +279,11 @@ int isn_criu_dump(struct isn_agent_ctx *ax, char *why, size_t len)
 		argv[n++] = "--shell-job";
 	n = add_env_opts(argv, n, buf, sizeof(buf));
 	argv[n] = NULL;
+	lock = dump_lock(ax);
 	ret = run_criu(argv, log);
+	if (lock >= 0)
+		close(lock);
+	log_end(clog, ax->tmp, "dump.log");
 	if (!ret)
 		return 0;
 	snprintf(why, len, "criu dump exited with %d", ret);
@@ -316,6 +397,7 @@ int isn_criu_restore(struct isn_agent_ctx *ax, const char *treedir, char *why,
 {
 	char pidfile[PATH_MAX], log[PATH_MAX], buf[1024], inh[3][64];
 	char meta[PATH_MAX], line[PATH_MAX + 16], *argv[MAX_ARGS];
+	char clog[PATH_MAX];
 	int n = 0, fd, ret;
 	FILE *f;
 
@@ -326,8 +408,9 @@ int isn_criu_restore(struct isn_agent_ctx *ax, const char *treedir, char *why,
 	argv[n++] = "restore";
 	argv[n++] = "-D";
 	argv[n++] = (char *)treedir;
+	log_begin(clog, sizeof(clog), treedir, "restore.log");
 	argv[n++] = "-o";
-	argv[n++] = "restore.log";
+	argv[n++] = clog;
 	argv[n++] = "-v4";
 	argv[n++] = "--restore-detached";
 	argv[n++] = "--pidfile";
@@ -356,6 +439,7 @@ int isn_criu_restore(struct isn_agent_ctx *ax, const char *treedir, char *why,
 	/* the restored init is reparented to us when criu detaches */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	ret = run_criu(argv, log);
+	log_end(clog, treedir, "restore.log");
 	for (fd = 100; fd < 103; fd++)
 		close(fd);
 	if (ret) {
