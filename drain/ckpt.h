@@ -105,6 +105,13 @@ int isn_cq_drain_once(struct isn_cq *cq);
 bool isn_ckpt_own_wc(struct isn_cq *cq, const struct ibv_wc *wc);
 void isn_ckpt_saved_sync(void);
 
+/* rebuild/cred.c: device writes other threads cannot do after a restore
+ * (EACCES) are done by a thread the rebuilding thread starts */
+void isn_cred_fd_add(int fd);
+void isn_cred_fd_del(int fd);
+int isn_cred_start(void);
+void isn_cred_stop(void);
+
 /* drain/pending.c: release what the holds queued, in order */
 int isn_pending_flush(void);
 void isn_pending_free(void);

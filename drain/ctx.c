@@ -43,6 +43,7 @@ static int ctx_release(void)
 			continue;
 		ctx_keep_ids(ictx);
 		isn_async_unwatch(ictx);
+		isn_cred_fd_del(ictx->real->cmd_fd);
 		ret = isn_g.ops.close_device(ictx->real);
 		if (ret)
 			return -ret;

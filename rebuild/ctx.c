@@ -3,7 +3,8 @@
  * Device contexts at a rebuild: the device is found again by name (a new
  * list: after a restore the old one describes nothing), opened, its async
  * fd watched, and port 1's old virtual GIDs and LID mapped to the new real
- * ones (identity when the node kept them).
+ * ones (identity when the node kept them).  The other threads' device
+ * writes go through a thread this one starts (rebuild/cred.c).
  */
 #include <errno.h>
 #include <string.h>
@@ -59,6 +60,7 @@ static int ctx_reopen(struct isn_context *ictx, struct ibv_device **list)
 	ictx->real = isn_g.ops.open_device(dev);
 	if (!ictx->real)
 		return -errno;
+	isn_cred_fd_add(ictx->real->cmd_fd);
 	ret = isn_async_rewatch(ictx);
 	if (!ret)
 		ret = ctx_map_ids(ictx);
@@ -71,6 +73,7 @@ int isn_ctx_rebuild(void)
 	struct ibv_device **list;
 	int n, ret = 0;
 
+	isn_cred_stop();
 	list = isn_g.ops.get_device_list(&n);
 	if (!list)
 		return -errno;
@@ -83,5 +86,6 @@ int isn_ctx_rebuild(void)
 			break;
 	}
 	isn_g.ops.free_device_list(list);
-	return ret;
+	/* after a restore only this thread may write to the new device fds */
+	return ret ? ret : isn_cred_start();
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "shim.h"
+#include "../drain/ckpt.h"
 
 #undef ibv_query_port
 
@@ -103,8 +104,10 @@ ISN_EXPORT int ibv_close_device(struct ibv_context *context)
 				"ibv_close_device", "IBVERBS_1.1")(context);
 	isn_obj_del(&ictx->entry);
 	isn_async_close(ictx);
-	if (ictx->real)
+	if (ictx->real) {
+		isn_cred_fd_del(ictx->real->cmd_fd);
 		isn_g.ops.close_device(ictx->real);
+	}
 	pthread_mutex_destroy(&context->mutex);
 	free(ictx);
 	return 0;
