@@ -153,10 +153,14 @@ int isn_ids_exchange(struct isn_exchange *x)
 		ret = -ENOMEM;
 	if (!ret) {
 		memcpy(blob, &b.h, sizeof(b.h));
-		memcpy(blob + sizeof(b.h), b.names,
-		       b.h.nname * sizeof(*b.names));
-		memcpy(blob + sizeof(b.h) + b.h.nname * sizeof(*b.names), b.ids,
-		       (size_t)b.h.nid * sizeof(*b.ids));
+		/* an empty table may be NULL: memcpy must not see it */
+		if (b.h.nname)
+			memcpy(blob + sizeof(b.h), b.names,
+			       b.h.nname * sizeof(*b.names));
+		if (b.h.nid)
+			memcpy(blob + sizeof(b.h) +
+				       b.h.nname * sizeof(*b.names),
+			       b.ids, (size_t)b.h.nid * sizeof(*b.ids));
 	}
 	free(b.names);
 	free(b.ids);
