@@ -157,13 +157,22 @@ static const void *seg_payload(struct fk_qp *qp, struct fk_swqe *wqe,
 	return buf;
 }
 
+/*
+ * READ and atomic request fields.  A READ sent again after some of its
+ * responses arrived asks only for the rest, from the first missing PSN (as
+ * rxe's requester does): the responder serves it as a duplicate.
+ */
 static void fill_rd(struct fk_pkt *pkt, const struct fk_swqe *wqe)
 {
+	uint64_t done = (uint64_t)wqe->acked * FK_SEG;
+
 	pkt->rkey = wqe->wr.wr.rdma.rkey;
-	pkt->va = wqe->wr.wr.rdma.remote_addr;
-	pkt->msg_len = wqe->length;
-	if (wqe->wr.opcode == IBV_WR_RDMA_READ)
+	pkt->va = wqe->wr.wr.rdma.remote_addr + done;
+	pkt->msg_len = wqe->length - (uint32_t)done;
+	if (wqe->wr.opcode == IBV_WR_RDMA_READ) {
+		pkt->psn = psn_add(wqe->first_psn, wqe->acked);
 		return;
+	}
 	pkt->rkey = wqe->wr.wr.atomic.rkey;
 	pkt->va = wqe->wr.wr.atomic.remote_addr;
 	pkt->atomic_a = wqe->wr.wr.atomic.compare_add;
@@ -395,7 +404,8 @@ static void go_back(struct fk_qp *qp)
 		if (i == qp->sq.next && !wqe->started)
 			break;
 		wqe->sent = 0;
-		wqe->acked = 0;
+		if (wqe->wr.opcode != IBV_WR_RDMA_READ)
+			wqe->acked = 0; /* a READ resumes where it stopped */
 		wqe->started = false;
 		if (i == qp->sq.next)
 			break;
@@ -485,12 +495,12 @@ static void rd_response(struct fk_qp *qp, const struct fk_pkt *pkt,
 	} else if (pkt->op == FK_OP_ATOMIC_RESP || wqe->acked == wqe->npkts) {
 		wqe->done = true;
 	}
-	if (wqe->done) {
+	if (wqe->done)
 		qp->req.rd_outstanding--;
-		qp->req.late_since_ns = 0;
-		qp->req.retries = qp->attr.retry_cnt;
-		qp->req.timer_ns = 0;
-	}
+	/* every response in order is progress, the last one or not */
+	qp->req.late_since_ns = 0;
+	qp->req.retries = qp->attr.retry_cnt;
+	qp->req.timer_ns = 0;
 	complete_head(qp);
 }
 
