@@ -167,7 +167,7 @@ static int meta_write(struct isn_agent_ctx *ax)
 }
 
 /*
- * One dump at a time per host and image dir (DIR/HOST/.dump.lock, held
+ * One dump at a time per host and image dir (a flock on DIR/HOST, held
  * until closed): in a PID namespace whose /proc is the host's, CRIU's
  * parasite mounts a proc of its own on "proc.crtools" in the task's cwd,
  * and two trees dumped at once from one cwd (two ibsnap run of a job
@@ -176,11 +176,10 @@ static int meta_write(struct isn_agent_ctx *ax)
  */
 static int dump_lock(struct isn_agent_ctx *ax)
 {
-	char path[sizeof(ax->hostdir) + 16];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/.dump.lock", ax->hostdir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* the directory itself is the lock: no file left among the images */
+	fd = open(ax->hostdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	while (flock(fd, LOCK_EX))

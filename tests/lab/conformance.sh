@@ -15,29 +15,6 @@ PAIR_TIMEOUT=${PAIR_TIMEOUT:-120}
 G="-d rxe0 -g 1"
 X="-d rxe0 -x 1"
 
-# perftest 4.5's closing handshake over TCP races under the slow guest: now
-# and then one end reads "Couldn't read remote address" after the test has
-# run and printed its result, natively as often as under the shim (seen: 1
-# run in 15 natively, 3 in 15 under the shim, ib_send_bw -n 100).  Such a
-# run is repeated, up to twice; any other failure counts at once.
-pair_ok() { # as pair (tests/shim/lib.sh), with that one retry
-	local try log
-	for try in 1 2 3; do
-		local c0=$failures
-		pair "$@" >"$LOGDIR/pair.out"
-		log=$(cat "$LOGDIR/srv.log" "$LOGDIR/cli.log" 2>/dev/null)
-		if [[ $failures -eq $c0 || $try -eq 3 ]] ||
-			! grep -q "Couldn't read remote address" <<<"$log" ||
-			! grep -q '^ *[0-9]\+ \+[0-9]\+ ' <<<"$log"; then
-			cat "$LOGDIR/pair.out"
-			return
-		fi
-		checks=$((checks - 1))
-		failures=$((failures - 1))
-		echo "     (retry $try of $1: perftest's closing handshake failed)"
-	done
-}
-
 out="$LOGDIR/out"
 "$IBSNAP" run -- ibv_devices >"$out" 2>&1 && grep -q rxe0 "$out"
 ok "ibv_devices lists rxe0 (real backend by default)" $? "$out"

@@ -97,6 +97,30 @@ pair() {
 	fi
 }
 
+# perftest 4.5's closing handshake over TCP races on a slow or loaded
+# machine: now and then one end reads "Couldn't read remote address" after
+# the test has run and printed its result, natively as often as under the
+# shim (lab guest: 1 run in 15 natively, 3 in 15 under the shim,
+# ib_send_bw -n 100; host: ib_send_bw -c UD at load 14).  Such a run is
+# repeated, up to twice, and says so; any other failure counts at once.
+pair_ok() { # as pair, with that retry
+	local try log
+	for try in 1 2 3; do
+		local c0=$failures
+		pair "$@" >"$LOGDIR/pair.out"
+		log=$(cat "$LOGDIR/srv.log" "$LOGDIR/cli.log" 2>/dev/null)
+		if [[ $failures -eq $c0 || $try -eq 3 ]] ||
+			! grep -q "Couldn't read remote address" <<<"$log" ||
+			! grep -q '^ *[0-9]\+ \+[0-9]\+ ' <<<"$log"; then
+			cat "$LOGDIR/pair.out"
+			return
+		fi
+		checks=$((checks - 1))
+		failures=$((failures - 1))
+		echo "     (retry $try of $1: perftest's closing handshake failed)"
+	done
+}
+
 # finish: the verdict of the script.
 finish() {
 	echo "$((checks - failures))/$checks checks passed"
