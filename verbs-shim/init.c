@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Process start-up of the shim: which backend (IBSNAP_BACKEND), whether IDs
- * are remapped for testing (IBSNAP_TEST_REMAP).  Done once, at the first
+ * are remapped for testing (IBSNAP_TEST_REMAP), and, under ibsnap run,
+ * joining the job's coordinator.  Done once, at the first
  * ibv_get_device_list(): a process that never uses verbs pays nothing.
  */
 #include <errno.h>
@@ -17,6 +18,10 @@ struct isn_shim isn_g;
 _Atomic uint32_t isn_slow;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+/* The coordinator client (coord/client.h), when it is linked in. */
+__attribute__((weak)) int isn_coord_client_start(void);
+__attribute__((weak)) void isn_coord_client_stop(void);
 static int init_err;
 
 void isn_log(const char *fmt, ...)
@@ -95,6 +100,17 @@ static void do_init(void)
 	}
 	isn_g.ops = *ops;
 	isn_hca_ops_fill_defaults(&isn_g.ops);
+	/* under ibsnap run: join the job before the first device opens (the
+	 * checkpoint handlers are registered at load, drain/driver.c) */
+	if (isn_coord_client_start && isn_coord_client_start() < 0)
+		isn_log("not registered with the coordinator: this process "
+			"cannot be checkpointed");
+}
+
+__attribute__((destructor)) static void shim_fini(void)
+{
+	if (isn_coord_client_stop)
+		isn_coord_client_stop();
 }
 
 int isn_init(void)

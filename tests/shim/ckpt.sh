@@ -37,4 +37,64 @@ stream "${N[1]} checkpoints, nodes reincarnated every time" \
 stream "${N[2]} checkpoints, 20 us wire delay" CKST_REINC_EVERY=2 \
 	IBSNAP_FAKE_FAULTS=delay_us=20 -- "${N[2]}"
 stream "${N[3]} checkpoints, IB link (LIDs)" IBSNAP_FAKE_LINK=ib -- "${N[3]}"
+
+# Unmodified programs under ibsnap run, checkpointed mid-run by the
+# coordinator: server and client are two ibsnap run of one job (two PID
+# namespaces), and ibsnap checkpoint --no-dump takes them through quiesce,
+# drain, release, rebuild and resume K times while they ping-pong.  Each
+# must end with its full iteration count.  A 100 us wire delay puts a floor
+# under the time a run takes, so the K checkpoints fall inside it however
+# idle the host is (a loaded host only makes the run longer).
+coordinated() { # NAME K ITERS PROG ARGS...
+	local name=$1 k=$2 iters=$3 job=ck$$x$RANDOM i n=0 rc=0 spid cpid
+	shift 3
+	next_port
+	: >"$LOGDIR/ck.log"
+	IBSNAP_FAKE_FAULTS=delay_us=100 timeout -k 5 "$PAIR_TIMEOUT" \
+		"$IBSNAP" run --fake --job "$job" -- "$@" -n "$iters" -p $PORT \
+		>"$LOGDIR/srv.log" 2>&1 &
+	spid=$!
+	if ! wait_listen $PORT; then
+		kill $spid 2>/dev/null
+		wait $spid
+		ok "$name" 124 "$LOGDIR/srv.log"
+		return
+	fi
+	IBSNAP_FAKE_FAULTS=delay_us=100 timeout -k 5 "$PAIR_TIMEOUT" \
+		"$IBSNAP" run --fake --job "$job" -- "$@" -n "$iters" -p $PORT \
+		127.0.0.1 >"$LOGDIR/cli.log" 2>&1 &
+	cpid=$!
+	# both registered (at their first ibv_get_device_list), then a moment
+	# for the QPs to connect: the checkpoints fall in the ping-pong
+	for ((i = 0; i < 200; i++)); do
+		"$IBSNAP" status --job "$job" 2>/dev/null |
+			grep -q ": 2 processes" && break
+		sleep 0.05
+	done
+	sleep 0.2
+	for ((i = 0; i < k; i++)); do
+		"$IBSNAP" checkpoint --job "$job" --no-dump >>"$LOGDIR/ck.log" 2>&1 &&
+			n=$((n + 1))
+	done
+	wait $cpid || rc=$?
+	wait $spid || rc=$((rc | $?))
+	[[ $n -eq $k ]] || rc=$((rc | 64))
+	grep -q "^$iters iters in" "$LOGDIR/srv.log" || rc=$((rc | 32))
+	grep -q "^$iters iters in" "$LOGDIR/cli.log" || rc=$((rc | 32))
+	ok "$name: $n of $k checkpoints mid-run, $iters iterations" $rc \
+		"$LOGDIR/srv.log" "$LOGDIR/cli.log" "$LOGDIR/ck.log"
+	grep -a "^checkpoint .* done" "$LOGDIR/ck.log" | sed 's/^/     /'
+}
+if [[ -x $(dirname "$IBSNAP")/ibsnapd ]]; then
+	coordinated "ibv_rc_pingpong" 5 6000 ibv_rc_pingpong -d fake0 -g 0
+	coordinated "ibv_ud_pingpong" 5 6000 ibv_ud_pingpong -d fake0 -g 0
+	coordinated "ibv_srq_pingpong" 5 100000 ibv_srq_pingpong -d fake0 -g 0
+	# known bug: with CQ events (-e) both sides sometimes end up waiting
+	# in ibv_get_cq_event after a checkpoint (about 1 run in 3); shown by
+	# IBSNAP_TEST_KNOWN_BAD=1 (docs/drain-rebuild.md, Not done yet)
+	if [[ ${IBSNAP_TEST_KNOWN_BAD:-0} = 1 ]]; then
+		coordinated "ibv_rc_pingpong -e" 5 6000 \
+			ibv_rc_pingpong -d fake0 -g 0 -e
+	fi
+fi
 finish
