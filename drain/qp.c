@@ -16,6 +16,7 @@
  * complete.  Release destroys the backend QP; rebuild/qp.c makes a new one.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,6 +92,7 @@ static enum ibv_qp_state qp_state(struct isn_qp *qp)
 static int qp_marker(struct isn_qp *qp)
 {
 	struct isn_qp_ckpt *ck = qp_ck(qp);
+	uint64_t begun;
 	int ret;
 
 	if (!ck)
@@ -102,16 +104,20 @@ static int qp_marker(struct isn_qp *qp)
 		return 0; /* nothing can be on its send queue */
 	/* nothing posted since the last marker proved the queue empty: a
 	 * marker would only risk the QP, whose peer may not listen yet */
-	if (atomic_load(&qp->sq.begun) == ck->drained_at)
+	begun = atomic_load(&qp->sq.begun);
+	if (begun == ck->drained_at)
 		return 0;
-	ck->drained_at = atomic_load(&qp->sq.begun);
 	/* the program polls meanwhile: its completion may come at once */
 	ck->marker_posted = true;
 	atomic_fetch_add(&isn_ckst.markers_out, 1);
 	ret = marker_post(qp, ck);
 	if (ret) {
+		/* not posted (a full send queue): the posts since the last
+		 * marker are still to be proved */
 		ck->marker_posted = false;
 		atomic_fetch_sub(&isn_ckst.markers_out, 1);
+	} else {
+		ck->drained_at = begun;
 	}
 	if (ret && ck->state != IBV_QPS_RTS) /* flushing: they complete */
 		return 0;
@@ -121,6 +127,7 @@ static int qp_marker(struct isn_qp *qp)
 int isn_qps_post_markers(void)
 {
 	struct isn_qp *qp;
+	uint64_t end;
 	int ret;
 
 	isn_for_each_obj(struct isn_qp, qp, ISN_OBJ_QP)
@@ -128,8 +135,12 @@ int isn_qps_post_markers(void)
 		if (!qp->real)
 			continue;
 		ret = qp_marker(qp);
-		if (ret == -ENOMEM) { /* its send queue is full: poll, again */
+		/* its send queue is full (ibv_rc_pingpong has one WR): poll
+		 * until a WR completes and makes room, for a drain window */
+		end = isn_now_ns() + isn_ckst.drain_ns;
+		while (ret == -ENOMEM && isn_now_ns() < end) {
 			isn_cqs_drain(NULL, 0);
+			sched_yield();
 			ret = qp_marker(qp);
 		}
 		if (ret) {
