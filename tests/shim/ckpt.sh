@@ -82,7 +82,9 @@ coordinated() { # NAME K ITERS PROG ARGS...
 	grep -q "^$iters iters in" "$LOGDIR/srv.log" || rc=$((rc | 32))
 	grep -q "^$iters iters in" "$LOGDIR/cli.log" || rc=$((rc | 32))
 	ok "$name: $n of $k checkpoints mid-run, $iters iterations" $rc \
-		"$LOGDIR/srv.log" "$LOGDIR/cli.log" "$LOGDIR/ck.log"
+		"$LOGDIR/srv.log" "$LOGDIR/cli.log" "$LOGDIR/ck.log" ||
+		grep -hv "address:" "$LOGDIR/srv.log" "$LOGDIR/cli.log" |
+		tail -20 | sed 's/^/    = /'
 	grep -a "^checkpoint .* done" "$LOGDIR/ck.log" | sed 's/^/     /'
 }
 if [[ -x $(dirname "$IBSNAP")/ibsnapd ]]; then
