@@ -143,6 +143,13 @@ void isn_ck_proc_drop(struct isn_proc *p, const char *how)
 		isn_job_proc_remove(p);
 		return;
 	}
+	/* --stop: once the image is committed the trees are killed on
+	 * purpose, one agent maybe before another answered the WAKE */
+	if (ck->step == ISN_ST_WAKE && ck->committed && isn_ck_stopping(ck)) {
+		isn_job_proc_remove(p);
+		isn_ck_recount(ck);
+		return;
+	}
 	isn_ck_failf(ck, -ECONNRESET, "rank %u (pid %u on %s) %s during %s",
 		     p->rank, p->pid, p->host, how, isn_ck_step_name(ck->step));
 	isn_job_proc_remove(p);
