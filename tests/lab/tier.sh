@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # The lab tier: two boots of the lab guest (tests/lab/guest.sh) that share
 # one writable dir, BUILD_DIR/lab.  Boot 1 runs the CRIU dump, the shim's
-# rxe conformance and the differential suite; boot 2, a reboot, the CRIU
-# restore (tests/lab/boot.sh lists them).  Prints every check, the boots'
+# rxe conformance, the differential suite and the checkpoints of unmodified
+# programs; boot 2, a reboot, the CRIU restore and their restart
+# (tests/lab/boot.sh lists them).  Prints every check, the boots'
 # times, and last "N passed, N failed"; a guest that does not boot or times
 # out is a failure with its cause, never a skip.
 #   tests/lab/tier.sh BUILD_DIR
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/../.."
 
 BUILD=$(cd "${1:?usage: tests/lab/tier.sh BUILD_DIR}" && pwd)
 STATE=$BUILD/lab
-BOOT_TIMEOUT=(0 "${IBSNAP_LAB_BOOT1_TIMEOUT:-900}" "${IBSNAP_LAB_BOOT2_TIMEOUT:-240}")
+BOOT_TIMEOUT=(0 "${IBSNAP_LAB_BOOT1_TIMEOUT:-1200}" "${IBSNAP_LAB_BOOT2_TIMEOUT:-480}")
 
 for f in bin/ibsnap lib/libibsnap.so tests/lab/vdiff_dp tests/lab/criu_probe; do
 	[[ -e $BUILD/$f ]] || {
