@@ -136,8 +136,10 @@ int isn_qps_post_markers(void)
 			continue;
 		ret = qp_marker(qp);
 		/* its send queue is full (ibv_rc_pingpong has one WR): poll
-		 * until a WR completes and makes room, for a drain window */
-		end = isn_now_ns() + isn_ckst.drain_ns;
+		 * until a WR completes and makes room -- as long as a drain
+		 * waits for its markers in all (1 + 5 windows): on a loaded
+		 * host the peer that must ack may not run for a while */
+		end = isn_now_ns() + 6 * isn_ckst.drain_ns;
 		while (ret == -ENOMEM && isn_now_ns() < end) {
 			isn_cqs_drain(NULL, 0);
 			sched_yield();
