@@ -53,6 +53,7 @@ struct isn_ck_state {
 	uint64_t drain_ns; /* how long drain waits for markers, per round */
 	int saved_cqs; /* CQs holding saved completions */
 	_Atomic int markers_out; /* markers posted and not completed */
+	bool new_incarnation; /* of the rebuild under way: restored */
 };
 
 extern struct isn_ck_state isn_ckst;
@@ -109,7 +110,7 @@ void isn_ckpt_saved_sync(void);
  * (EACCES) are done by a thread the rebuilding thread starts */
 void isn_cred_fd_add(int fd);
 void isn_cred_fd_del(int fd);
-int isn_cred_start(void);
+int isn_cred_start(bool restored);
 void isn_cred_stop(void);
 
 /* drain/pending.c: release what the holds queued, in order */

@@ -145,7 +145,8 @@ static int ck_rebuild(struct isn_exchange *x, int new_incarnation)
 	size_t k;
 	int ret = 0, xret;
 
-	(void)new_incarnation; /* every real ID is taken as new anyway */
+	/* every real ID is taken as new anyway; only rebuild/cred.c asks */
+	isn_ckst.new_incarnation = new_incarnation;
 	if (isn_ckst.stage != ISN_CK_RELEASED)
 		return isn_ckst.stage == ISN_CK_REBUILT ? 0 : -EINVAL;
 	for (k = 0; !ret && k < NKINDS; k++)

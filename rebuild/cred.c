@@ -189,9 +189,15 @@ void isn_cred_stop(void)
 	pthread_mutex_unlock(&fwd.m);
 }
 
-/* Start a forwarder that shares this (the opening) thread's cred; none
- * when no device fd was registered.  0 or -errno. */
-int isn_cred_start(void)
+/*
+ * After a restore (@restored: a new incarnation), start a forwarder that
+ * shares this (the opening) thread's cred, in place of any earlier one.
+ * Without a restore since the last start the threads' creds are as they
+ * were: a running forwarder still fits, and a process never restored needs
+ * none (a thread start and stop cost ~1 ms per rebuild under TCG).  None
+ * either when no device fd was registered.  0 or -errno.
+ */
+int isn_cred_start(bool restored)
 {
 	sigset_t all, old;
 	bool any = false;
@@ -199,7 +205,7 @@ int isn_cred_start(void)
 
 	for (i = 0; i < MAX_FDS; i++)
 		any |= atomic_load(&fwd.fds[i]) >= 0;
-	if (!any)
+	if (!any || !restored)
 		return 0;
 	isn_cred_stop();
 	pthread_mutex_lock(&fwd.m);

@@ -73,7 +73,6 @@ int isn_ctx_rebuild(void)
 	struct ibv_device **list;
 	int n, ret = 0;
 
-	isn_cred_stop();
 	list = isn_g.ops.get_device_list(&n);
 	if (!list)
 		return -errno;
@@ -87,5 +86,5 @@ int isn_ctx_rebuild(void)
 	}
 	isn_g.ops.free_device_list(list);
 	/* after a restore only this thread may write to the new device fds */
-	return ret ? ret : isn_cred_start();
+	return ret ? ret : isn_cred_start(isn_ckst.new_incarnation);
 }
