@@ -11,14 +11,12 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 # Suites per boot: "script args" (BUILD_DIR and STATE_DIR are appended, or
 # put where BUILD and STATE stand).  A checkpoint test dumps in boot 1 and
-# restores in boot 2 (ckpt.sh: unmodified programs, in two suites to stay
-# within the suite limit).
+# restores in boot 2 (ckpt.sh: unmodified programs).
 BOOT1=(
 	"criu.sh dump BUILD STATE"
 	"conformance.sh BUILD"
 	"diff.sh BUILD STATE/diff"
 	"ckpt.sh dump BUILD STATE rc|ud|srq"
-	"ckpt.sh dump BUILD STATE lat"
 )
 BOOT2=(
 	"criu.sh restore BUILD STATE"

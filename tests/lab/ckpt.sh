@@ -34,17 +34,19 @@ CASES=(
 	"rxe-ud|real|12000|ibv_ud_pingpong -d rxe0 -g 1"
 	"rxe-srq|real|12000|ibv_srq_pingpong -d rxe0 -g 1"
 	"rxe-srq-e|real|12000|ibv_srq_pingpong -d rxe0 -g 1 -e"
-	"rxe-write-lat|real|5000|ib_write_lat -d rxe0 -x 1"
 )
 # checkpoint-and-continue: dumped mid-run, the job goes on to its end
 CONT_CASES=(
 	"rxe-rc-cont|real|5000|ibv_rc_pingpong -d rxe0 -g 1"
 )
 # Not reliable yet, so not in the tier (docs/checkpoint.md, "Checkpoint,
-# reboot, restart"): ib_send_bw, and the fake HCA in the guest;
-# IBSNAP_LAB_CKPT_EXTRA=1 adds them.
+# reboot, restart"): ib_send_bw, ib_write_lat (5000 iterations at ~13 us
+# can end before the checkpoint comes: "no job" in a CI run; many more
+# take too long after a rebuild, which slows rxe0 ~5x), and the fake HCA
+# in the guest; IBSNAP_LAB_CKPT_EXTRA=1 adds them.
 if [[ ${IBSNAP_LAB_CKPT_EXTRA:-0} = 1 ]]; then
 	CASES+=(
+		"rxe-write-lat|real|5000|ib_write_lat -d rxe0 -x 1"
 		"rxe-send-bw|real|2500|ib_send_bw -d rxe0 -x 1"
 		"fake-rc|fake|20000|ibv_rc_pingpong -d fake0 -g 0"
 		"fake-ud|fake|20000|ibv_ud_pingpong -d fake0 -g 0"
