@@ -245,10 +245,8 @@ static int send_one(struct fk_qp *qp, struct fk_swqe *wqe,
 		       flags);
 	if (ret == -EAGAIN)
 		return ret;
-	if (!ret && qp->ibqp.qp_type == IBV_QPT_RC) {
-		qp->req.mark = fab_mark(qp_ctx(qp)->port, dest);
-		qp->req.marked = true;
-	}
+	if (!ret)
+		qp->req.unmarked = true; /* fk_req_pump takes the mark */
 	/* Any other failure is a loss on the wire: RC retries, UC/UD lose. */
 	wqe->sent++;
 	return 0;
@@ -375,6 +373,12 @@ void fk_req_pump(struct fk_qp *qp)
 			wqe->done = true;
 		qp->sq.next++;
 	}
+	if (rc && qp->req.unmarked) {
+		/* once per pump, not per packet: where the peer must read to */
+		qp->req.mark = fab_mark(qp_ctx(qp)->port, &qp->dest);
+		qp->req.marked = true;
+		qp->req.unmarked = false;
+	}
 	complete_head(qp);
 	if (rc && qp->sq.head != qp->sq.next) {
 		if (!qp->req.timer_ns)
@@ -392,23 +396,20 @@ void fk_req_pump(struct fk_qp *qp)
  */
 static void go_back(struct fk_qp *qp)
 {
-	uint32_t i;
+	uint32_t i, end = qp->sq.next;
 
-	if (qp->sq.head == qp->sq.tail ||
-	    !sq_wqe(&qp->sq, qp->sq.head)->started)
+	if (end != qp->sq.tail && sq_wqe(&qp->sq, end)->started)
+		end++;
+	if (qp->sq.head == end)
 		return;
 	qp->req.psn = sq_wqe(&qp->sq, qp->sq.head)->first_psn;
-	for (i = qp->sq.head; i != qp->sq.tail; i++) {
+	for (i = qp->sq.head; i != end; i++) {
 		struct fk_swqe *wqe = sq_wqe(&qp->sq, i);
 
-		if (i == qp->sq.next && !wqe->started)
-			break;
 		wqe->sent = 0;
 		if (wqe->wr.opcode != IBV_WR_RDMA_READ)
 			wqe->acked = 0; /* a READ resumes where it stopped */
 		wqe->started = false;
-		if (i == qp->sq.next)
-			break;
 	}
 	qp->sq.next = qp->sq.head;
 	qp->req.rd_outstanding = 0;

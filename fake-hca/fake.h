@@ -250,7 +250,8 @@ struct fk_req {
 	bool blocked; /* ring full: retry when room */
 	uint64_t blocked_until_ns;
 	uint32_t mark; /* fab_mark after the last packet sent */
-	bool marked;
+	bool marked; /* mark is set */
+	bool unmarked; /* sent since the mark was taken */
 	uint64_t late_since_ns; /* timeouts not counted since (dp_req.c) */
 };
 
