@@ -28,12 +28,17 @@ stream() { # NAME ENV... -- ARGS
 if [[ $SHIM_PRELOAD != "$SHIM" ]]; then
 	N=(60 20 20 20)
 else
-	N=(200 60 60 40)
+	N=(200 200 60 40)
 fi
-stream "${N[0]} checkpoints, nodes reincarnated every third" \
-	CKST_REINC_EVERY=3 -- "${N[0]}"
-stream "${N[1]} checkpoints, nodes reincarnated every time" \
-	CKST_REINC_EVERY=1 -- "${N[1]}"
+# issue 6's acceptance: 200 checkpoints at random points with fault
+# injection on (2 % of packets dropped: retransmits across drains), and the
+# same with new incarnations each time (every ID remapped)
+s=$RANDOM
+stream "${N[0]} checkpoints, 2 % drops (seed $s), reincarnated every third" \
+	CKST_REINC_EVERY=3 IBSNAP_FAKE_FAULTS=drop=0.02,seed=$s -- "${N[0]}"
+s=$RANDOM
+stream "${N[1]} checkpoints, 2 % drops (seed $s), reincarnated every time" \
+	CKST_REINC_EVERY=1 IBSNAP_FAKE_FAULTS=drop=0.02,seed=$s -- "${N[1]}"
 stream "${N[2]} checkpoints, 20 us wire delay" CKST_REINC_EVERY=2 \
 	IBSNAP_FAKE_FAULTS=delay_us=20 -- "${N[2]}"
 stream "${N[3]} checkpoints, IB link (LIDs)" IBSNAP_FAKE_LINK=ib -- "${N[3]}"
