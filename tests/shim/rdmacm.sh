@@ -1,0 +1,85 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# librdmacm programs (rdmacm-utils), unmodified, under ibsnap run --fake:
+# the shim's rdma_cm (verbs-shim/cm_*.c, docs/rdma_cm.md).  Server and
+# client are two ibsnap run; the CM's wire is scoped to this test's fabric,
+# so fixed ports (udaddy has no option for one) never meet another test's.
+#   tests/shim/rdmacm.sh BUILD_DIR
+set -u
+. "$(dirname "$0")/lib.sh"
+
+CM_TIMEOUT=${CM_TIMEOUT:-60}
+
+# Wait until a listener of the shim's rdma_cm is bound on port $1 (~10 s).
+wait_cm() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		ss -xaH 2>/dev/null | grep -q "@ibsnap-cm/[0-9a-f]*/[0-9a-f]*/[^/]*/$1 " &&
+			return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# cm_pair NAME PORT "SERVER CMD" "CLIENT CMD" [REGEX the logs must show]
+cm_pair() {
+	local name=$1 port=$2 scmd=$3 ccmd=$4 want=${5:-} spid rc=0
+	timeout -k 5 "$CM_TIMEOUT" "$IBSNAP" run --fake -- $scmd \
+		>"$LOGDIR/srv.log" 2>&1 &
+	spid=$!
+	if ! wait_cm "$port"; then
+		kill $spid 2>/dev/null
+		wait $spid
+		ok "$name: the server listens" 124 "$LOGDIR/srv.log"
+		return
+	fi
+	timeout -k 5 "$CM_TIMEOUT" "$IBSNAP" run --fake -- $ccmd \
+		>"$LOGDIR/cli.log" 2>&1 || rc=$?
+	wait $spid || rc=$((rc | $?))
+	if [[ $rc -eq 0 && -n $want ]]; then
+		cat "$LOGDIR/srv.log" "$LOGDIR/cli.log" | grep -q -- "$want" || rc=32
+	fi
+	ok "$name" $rc "$LOGDIR/srv.log" "$LOGDIR/cli.log"
+}
+
+P=$((21000 + ($$ % 20000)))
+cm_pair "rping -v -C 10" $P "rping -s -a 127.0.0.1 -p $P -C 10 -v" \
+	"rping -c -a 127.0.0.1 -p $P -C 10 -v" "ping data: rdma-ping-9:"
+P=$((P + 1))
+cm_pair "rping -C 200 -S 4000 (RDMA READ/WRITE of 4000 bytes)" $P \
+	"rping -s -a 127.0.0.1 -p $P -C 200 -S 4000" \
+	"rping -c -a 127.0.0.1 -p $P -C 200 -S 4000"
+P=$((P + 1))
+cm_pair "rping -q (QP made by the program, rdma_init_qp_attr, rdma_establish)" \
+	$P "rping -s -q -a 127.0.0.1 -p $P -C 10 -v" \
+	"rping -c -q -a 127.0.0.1 -p $P -C 10 -v" "ping data: rdma-ping-9:"
+P=$((P + 1))
+cm_pair "ucmatose (2 connections, private data, disconnect)" $P \
+	"ucmatose -p $P -c 2" "ucmatose -s 127.0.0.1 -p $P -c 2" \
+	"data transfers complete"
+P=$((P + 1))
+cm_pair "udaddy (UD: SIDR, Q_Key, AH from the event)" 7174 "udaddy" \
+	"udaddy -s 127.0.0.1" "data transfers complete"
+cm_pair "rdma_server / rdma_client (synchronous ids, rdma_verbs.h)" $P \
+	"rdma_server -p $P" "rdma_client -s 127.0.0.1 -p $P" "rdma_client: end 0"
+
+# errors as librdmacm gives them
+P=$((P + 1))
+out="$LOGDIR/out"
+timeout -k 5 "$CM_TIMEOUT" "$IBSNAP" run --fake -- ucmatose -s 127.0.0.1 \
+	-p $P >"$out" 2>&1
+[[ $? -eq 8 ]] && grep -q "RDMA_CM_EVENT_REJECTED, error: 8" "$out"
+ok "nobody listens: REJECTED, status 8 (invalid service ID)" $? "$out"
+timeout -k 5 "$CM_TIMEOUT" "$IBSNAP" run --fake -- rping -c -a 127.0.0.1 \
+	-p $P -C 1 >"$out" 2>&1
+[[ $? -ne 0 ]] && grep -q "RDMA_CM_EVENT_REJECTED, error 8" "$out"
+ok "rping to nobody fails with REJECTED" $? "$out"
+
+# rsockets cannot run over the shim's ids: a clear failure
+for prog in rstream riostream; do
+	timeout -k 5 "$CM_TIMEOUT" "$IBSNAP" run --fake -- $prog \
+		-s 127.0.0.1 -p $P >"$out" 2>&1
+	[[ $? -ne 0 ]] && grep -q "rsocket.*not supported under ibsnap" "$out"
+	ok "$prog fails clearly (rsockets not supported)" $? "$out"
+done
+finish
