@@ -71,7 +71,7 @@ struct isn_ck_kind {
 };
 
 extern const struct isn_ck_kind isn_ck_ctx, isn_ck_pd, isn_ck_mr,
-	isn_ck_channel, isn_ck_cq, isn_ck_srq, isn_ck_qp, isn_ck_ah;
+	isn_ck_channel, isn_ck_cq, isn_ck_srq, isn_ck_qp, isn_ck_ah, isn_ck_cm;
 
 /* Checkpoint state of one QP (drain/qp.c). */
 struct isn_qp_ckpt {

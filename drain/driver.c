@@ -24,6 +24,7 @@ struct isn_ck_state isn_ckst;
 static const struct isn_ck_kind *const ck_kinds[] = {
 	&isn_ck_ctx, &isn_ck_pd,  &isn_ck_mr, &isn_ck_channel,
 	&isn_ck_cq,  &isn_ck_srq, &isn_ck_qp, &isn_ck_ah,
+	&isn_ck_cm, /* rdma_cm's sockets (verbs-shim/cm_wire.c) */
 };
 
 #define NKINDS (sizeof(ck_kinds) / sizeof(ck_kinds[0]))
