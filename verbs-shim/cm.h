@@ -121,6 +121,7 @@ struct isn_cm_chan {
 	struct rdma_event_channel ch; /* ch.fd: read end of a pipe */
 	int wfd;
 	struct isn_cm_event *head, **tail;
+	_Atomic bool dead; /* destroyed by the program: kept, see cm_event.c */
 	struct isn_list entry;
 };
 

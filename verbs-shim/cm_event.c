@@ -85,9 +85,35 @@ ISN_EXPORT struct rdma_event_channel *rdma_create_event_channel(void)
 	return c ? &c->ch : NULL;
 }
 
+/*
+ * A program's channel is kept (its fds closed) once destroyed: a thread of
+ * the program may still be on its way into rdma_get_cm_event on it (rping's
+ * event thread when its main thread tears down).  With librdmacm such a
+ * thread blocks in the kernel's fd until the process ends; here it blocks
+ * too, instead of reading freed memory or a closed fd.
+ */
 ISN_EXPORT void rdma_destroy_event_channel(struct rdma_event_channel *channel)
 {
-	isn_cm_chan_free(isn_cm_chan_of(channel));
+	struct isn_cm_chan *c = isn_cm_chan_of(channel);
+	struct isn_cm_event *e;
+
+	pthread_mutex_lock(&isn_cm_lock);
+	list_del(&c->entry);
+	while ((e = c->head)) {
+		c->head = e->next;
+		free(e);
+	}
+	c->tail = &c->head;
+	atomic_store(&c->dead, true);
+	pthread_mutex_unlock(&isn_cm_lock);
+	close(c->wfd);
+	close(c->ch.fd);
+}
+
+static void block_forever(void)
+{
+	for (;;)
+		pause();
 }
 
 struct isn_cm_event *isn_cm_event_new(struct isn_cm_id *cid,
@@ -169,15 +195,16 @@ ISN_EXPORT int rdma_get_cm_event(struct rdma_event_channel *channel,
 	}
 	c = isn_cm_chan_of(channel);
 	for (;;) {
+		if (atomic_load(&c->dead))
+			block_forever();
 		r = read(c->ch.fd, &b, 1);
+		if (r <= 0 && atomic_load(&c->dead))
+			block_forever();
 		if (r < 0)
 			return -1;
 		if (r == 0) {
-			/* the channel was destroyed under a blocked reader:
-			 * with librdmacm it stays blocked in the kernel's
-			 * fd until the process ends; so here */
-			for (;;)
-				pause();
+			errno = ENODATA;
+			return -1;
 		}
 		pthread_mutex_lock(&isn_cm_lock);
 		e = c->head;

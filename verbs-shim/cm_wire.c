@@ -93,19 +93,29 @@ static socklen_t port_name(struct sockaddr_un *sun, enum rdma_port_space ps,
 			     isn_cm_port(addr));
 }
 
-static int dgram_socket(const struct sockaddr_un *name, socklen_t len)
+/*
+ * A datagram socket bound to @name.  @again: the name was ours before a
+ * release; the event thread may still hold the closed socket in its poll
+ * for a moment (the name is free when it lets go), so wait for it.
+ */
+static int dgram_socket(const struct sockaddr_un *name, socklen_t len,
+			bool again)
 {
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int i, err = 0;
 
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (const struct sockaddr *)name, len)) {
-		int err = errno;
-
-		close(fd);
-		return -err;
+	for (i = 0; i < 2000; i++) {
+		if (!bind(fd, (const struct sockaddr *)name, len))
+			return fd;
+		err = errno;
+		if (err != EADDRINUSE || !again)
+			break;
+		usleep(1000);
 	}
-	return fd;
+	close(fd);
+	return -err;
 }
 
 /* Read every datagram @fd holds (cm_lock taken here). */
@@ -198,7 +208,7 @@ static int wire_open(void)
 {
 	int fd, ret;
 
-	fd = dgram_socket(&ep_name, ep_len);
+	fd = dgram_socket(&ep_name, ep_len, released_at != 0);
 	if (fd < 0)
 		return -fd;
 	timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -246,7 +256,7 @@ int isn_cm_port_open(struct isn_cm_id *cid)
 	if (ret)
 		return ret;
 	len = port_name(&sun, cid->id.ps, &cid->id.route.addr.src_addr, false);
-	fd = dgram_socket(&sun, len);
+	fd = dgram_socket(&sun, len, cid->port_named);
 	if (fd < 0)
 		return fd == -EADDRINUSE ? EADDRINUSE : -fd;
 	cid->port_fd = fd;

@@ -82,4 +82,95 @@ for prog in rstream riostream; do
 	[[ $? -ne 0 ]] && grep -q "rsocket.*not supported under ibsnap" "$out"
 	ok "$prog fails clearly (rsockets not supported)" $? "$out"
 done
+# Checkpoints in place (ibsnap checkpoint --no-dump: quiesce, drain,
+# release, rebuild, resume) while the programs run: server and client are
+# two ibsnap run of one job; the connected ids' QPs drain like any QP, the
+# CM's sockets are closed at release and bound again at rebuild.  A 100 us
+# wire delay makes a run outlast the K checkpoints.  Each end must finish
+# its full count.
+# cm_ckpt NAME K PORT "SERVER CMD" "CLIENT CMD" SERVER-REGEX CLIENT-REGEX
+# (the logs must show them; empty: not checked)
+cm_ckpt() {
+	local name=$1 k=$2 port=$3 scmd=$4 ccmd=$5 swant=$6 cwant=$7
+	local job=cm$$x$RANDOM
+	local i n=0 rc=0 spid cpid
+	: >"$LOGDIR/ck.log"
+	IBSNAP_FAKE_FAULTS=delay_us=100 timeout -k 5 "$CM_TIMEOUT" \
+		"$IBSNAP" run --fake --job "$job" -- $scmd >"$LOGDIR/srv.log" 2>&1 &
+	spid=$!
+	if ! wait_cm "$port"; then
+		kill $spid 2>/dev/null
+		wait $spid
+		ok "$name: the server listens" 124 "$LOGDIR/srv.log"
+		return
+	fi
+	IBSNAP_FAKE_FAULTS=delay_us=100 timeout -k 5 "$CM_TIMEOUT" \
+		"$IBSNAP" run --fake --job "$job" -- $ccmd >"$LOGDIR/cli.log" 2>&1 &
+	cpid=$!
+	for ((i = 0; i < 200; i++)); do
+		"$IBSNAP" status --job "$job" 2>/dev/null |
+			grep -q ": 2 processes" && break
+		sleep 0.05
+	done
+	sleep "${CK_SETTLE:-0.3}"
+	for ((i = 0; i < k; i++)); do
+		"$IBSNAP" checkpoint --job "$job" --no-dump >>"$LOGDIR/ck.log" 2>&1 &&
+			n=$((n + 1))
+	done
+	wait $cpid || rc=$?
+	wait $spid || rc=$((rc | $?))
+	# CK_MIN: a program that ends while a checkpoint runs makes that one
+	# fail ("left the job", its agent "was lost"); any other failure counts
+	[[ $n -ge ${CK_MIN:-$k} ]] || rc=$((rc | 64))
+	grep "^checkpoint .* failed" "$LOGDIR/ck.log" |
+		grep -qv "left the job\|agent .* was lost" &&
+		rc=$((rc | 64))
+	[[ -z $swant ]] || grep -q -- "$swant" "$LOGDIR/srv.log" || rc=$((rc | 32))
+	[[ -z $cwant ]] || grep -q -- "$cwant" "$LOGDIR/cli.log" || rc=$((rc | 32))
+	ok "$name: $n of $k checkpoints mid-run" $rc "$LOGDIR/srv.log" \
+		"$LOGDIR/cli.log" "$LOGDIR/ck.log"
+	grep -a "^checkpoint .* done" "$LOGDIR/ck.log" | sed 's/^/     /'
+}
+
+# A listening id alone, checkpointed: its port is bound again and a client
+# connects afterwards.
+cm_listen_ckpt() {
+	local port=$1 job=cl$$x$RANDOM i n=0 rc=0 spid
+	: >"$LOGDIR/ck.log"
+	timeout -k 5 "$CM_TIMEOUT" "$IBSNAP" run --fake --job "$job" -- \
+		ucmatose -p $port >"$LOGDIR/srv.log" 2>&1 &
+	spid=$!
+	if ! wait_cm "$port"; then
+		kill $spid 2>/dev/null
+		wait $spid
+		ok "listener: the server listens" 124 "$LOGDIR/srv.log"
+		return
+	fi
+	for ((i = 0; i < 3; i++)); do
+		"$IBSNAP" checkpoint --job "$job" --no-dump >>"$LOGDIR/ck.log" 2>&1 &&
+			n=$((n + 1))
+	done
+	timeout -k 5 "$CM_TIMEOUT" "$IBSNAP" run --fake -- ucmatose \
+		-s 127.0.0.1 -p $port >"$LOGDIR/cli.log" 2>&1 || rc=$?
+	wait $spid || rc=$((rc | $?))
+	[[ $n -eq 3 ]] || rc=$((rc | 64))
+	ok "a listening id checkpointed 3 times, then connected to" $rc \
+		"$LOGDIR/srv.log" "$LOGDIR/cli.log" "$LOGDIR/ck.log"
+}
+
+if [[ -x $(dirname "$IBSNAP")/ibsnapd ]]; then
+	P=$((P + 1))
+	cm_ckpt "rping -C 4000" 5 $P "rping -s -a 127.0.0.1 -p $P -C 4000" \
+		"rping -c -a 127.0.0.1 -p $P -C 4000 -v" "" \
+		"ping data: rdma-ping-3999:"
+	P=$((P + 1))
+	# the data phase is short: the last checkpoints may meet the end
+	CK_SETTLE=0 CK_MIN=2 cm_ckpt \
+		"ucmatose -c 10 -C 20000 (connections set up across checkpoints)" \
+		4 $P "ucmatose -p $P -c 10 -C 20000" \
+		"ucmatose -s 127.0.0.1 -p $P -c 10 -C 20000" "return status 0" \
+		"return status 0"
+	P=$((P + 1))
+	cm_listen_ckpt $P
+fi
 finish
