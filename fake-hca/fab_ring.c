@@ -252,7 +252,7 @@ static int fab_ring_put(struct fab_port *port, struct fab_ring *ring,
 		else if (plan->flip[copy] >= 0)
 			s->crc = ~s->crc;
 		if (plan->delay_ns)
-			due = fab_now_ns() + plan->delay_ns;
+			due = fab_wire_now_ns() + plan->delay_ns;
 	}
 	atomic_store_explicit(&s->due_ns, due, memory_order_relaxed);
 	/*
@@ -443,7 +443,7 @@ int fab_poll(struct fab_port *port, fab_rx_cb cb, void *arg, int max)
 		} else {
 			due = atomic_load_explicit(&s->due_ns,
 						   memory_order_relaxed);
-			if (due && now < due && (now = fab_now_ns()) < due)
+			if (due && now < due && (now = fab_wire_now_ns()) < due)
 				break; /* FIFO: all behind it wait too */
 			if (down) {
 				port->stats.rx_node_down++;
@@ -485,7 +485,7 @@ static enum fab_head fab_head_peek(struct fab_port *port, uint64_t *left_ns)
 		if (slot_seq(st) == head + 1) {
 			due = atomic_load_explicit(&s->due_ns,
 						   memory_order_relaxed);
-			if (!due || (now = fab_now_ns()) >= due)
+			if (!due || (now = fab_wire_now_ns()) >= due)
 				return FAB_HEAD_READY;
 			*left_ns = due - now;
 			return FAB_HEAD_LATER;

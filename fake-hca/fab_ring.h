@@ -76,7 +76,8 @@ struct fab_slot {
 	uint32_t flags;
 	uint32_t crc;
 	uint32_t pad;
-	_Atomic uint64_t due_ns; /* not deliverable before; 0 = now */
+	/* not deliverable before (fab_wire_now_ns); 0 = now */
+	_Atomic uint64_t due_ns;
 	uint8_t pad2[32];
 	uint8_t data[FAB_PKT_MAX];
 };

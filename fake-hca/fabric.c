@@ -55,6 +55,21 @@ pid_t fab_pid(void)
 	return fab_pid_cache;
 }
 
+/*
+ * A packet's due time is read by another process: CLOCK_REALTIME, the one
+ * clock all processes share.  CRIU restores each tree into a time namespace
+ * of its own whose CLOCK_MONOTONIC goes on from the dumped value, so two
+ * trees restored a moment apart disagree on it, by as much as the moment.
+ */
+uint64_t fab_wire_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Process-local times (timers, stalls). */
 uint64_t fab_now_ns(void)
 {
 	struct timespec ts;

@@ -154,6 +154,7 @@ int fab_node_set_down(const char *node_name, bool down);
 
 /* Monotonic clock in ns. */
 uint64_t fab_now_ns(void);
+uint64_t fab_wire_now_ns(void); /* shared by processes: due times */
 
 /* Counters of one port (sender side: tx_*, consumer side: rx_*). */
 struct fab_stats {

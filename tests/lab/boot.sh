@@ -16,7 +16,7 @@ BOOT1=(
 	"criu.sh dump BUILD STATE"
 	"conformance.sh BUILD"
 	"diff.sh BUILD STATE/diff"
-	"ckpt.sh dump BUILD STATE rc|ud|srq"
+	"ckpt.sh dump BUILD STATE"
 )
 BOOT2=(
 	"criu.sh restore BUILD STATE"
