@@ -60,6 +60,11 @@ static void run_usage(FILE *out)
 	      "  IBSNAP_TOKEN=HEX          the job's token, to join a job "
 	      "over TCP\n"
 	      "  IBSNAP_COORD_SOCK=PATH    the default daemon's socket\n"
+	      "  IBSNAP_UCX_UD_TIMEOUT=T   UCX_UD_TIMEOUT unless set (default "
+	      "10m;\n"
+	      "                            0 leaves UCX's 30 s): a checkpoint "
+	      "must\n"
+	      "                            not outlast it (docs/ucx.md)\n"
 	      "  IBSNAP_TEST_REMAP=1       test mode: behave as if restarted; "
 	      "every\n"
 	      "                            ID handed out is offset and "
@@ -102,6 +107,27 @@ static int preload_value(char **out)
 	if (old && *old)
 		return asprintf(out, "%s%s:%s", asan, real, old) < 0 ? -1 : 0;
 	return asprintf(out, "%s%s", asan, real) < 0 ? -1 : 0;
+}
+
+/*
+ * UCX declares a UD endpoint failed when a packet of it stays unacknowledged
+ * for UCX_UD_TIMEOUT (30 s), and a checkpoint holds every packet for as long
+ * as it takes (the dump, mostly): the job gets a longer timeout unless it
+ * chose one.  UCX's keepalive needs nothing: it reports a failure only
+ * through the transport (docs/ucx.md).
+ */
+static void ucx_env(void)
+{
+	const char *t = getenv("IBSNAP_UCX_UD_TIMEOUT");
+	const char *tls = getenv("UCX_TLS");
+
+	/* UCX warns of a variable no transport reads: skip it without UD */
+	if (tls && tls[0] != '^' && !strstr(tls, "ud") && !strstr(tls, "all"))
+		return;
+	if (!t)
+		t = "10m";
+	if (*t && strcmp(t, "0"))
+		setenv("UCX_UD_TIMEOUT", t, 0);
 }
 
 /* The init runs as `ibsnap __init -- CMD...`, in a new PID namespace. */
@@ -266,6 +292,7 @@ int isn_cmd_run(int argc, char **argv)
 		setenv("IBSNAP_INIT_PRELOAD", preload, 1);
 		free(preload);
 	}
+	ucx_env();
 	isn_hostname(ax.host, sizeof(ax.host));
 	if (!o.no_coord && join(&ax, &o))
 		return 1;
