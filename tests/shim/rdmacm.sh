@@ -24,8 +24,8 @@ wait_cm() {
 # cm_pair NAME PORT "SERVER CMD" "CLIENT CMD" [REGEX the logs must show]
 cm_pair() {
 	local name=$1 port=$2 scmd=$3 ccmd=$4 want=${5:-} spid rc=0
-	timeout -k 5 "$CM_TIMEOUT" "$IBSNAP" run --fake -- $scmd \
-		>"$LOGDIR/srv.log" 2>&1 &
+	env ${CM_ENV:-} timeout -k 5 "$CM_TIMEOUT" "$IBSNAP" run --fake -- \
+		$scmd >"$LOGDIR/srv.log" 2>&1 &
 	spid=$!
 	if ! wait_cm "$port"; then
 		kill $spid 2>/dev/null
@@ -33,8 +33,8 @@ cm_pair() {
 		ok "$name: the server listens" 124 "$LOGDIR/srv.log"
 		return
 	fi
-	timeout -k 5 "$CM_TIMEOUT" "$IBSNAP" run --fake -- $ccmd \
-		>"$LOGDIR/cli.log" 2>&1 || rc=$?
+	env ${CM_ENV:-} timeout -k 5 "$CM_TIMEOUT" "$IBSNAP" run --fake -- \
+		$ccmd >"$LOGDIR/cli.log" 2>&1 || rc=$?
 	wait $spid || rc=$((rc | $?))
 	if [[ $rc -eq 0 && -n $want ]]; then
 		cat "$LOGDIR/srv.log" "$LOGDIR/cli.log" | grep -q -- "$want" || rc=32
@@ -62,6 +62,24 @@ cm_pair "udaddy (UD: SIDR, Q_Key, AH from the event)" 7174 "udaddy" \
 	"udaddy -s 127.0.0.1" "data transfers complete"
 cm_pair "rdma_server / rdma_client (synchronous ids, rdma_verbs.h)" $P \
 	"rdma_server -p $P" "rdma_client -s 127.0.0.1 -p $P" "rdma_client: end 0"
+
+# every ID remapped on both ends (IBSNAP_TEST_REMAP=1: as after a restart),
+# and an IB link (LIDs, no GRH)
+P=$((P + 1))
+CM_ENV=IBSNAP_TEST_REMAP=1 cm_pair "rping, IDs remapped" $P \
+	"rping -s -a 127.0.0.1 -p $P -C 50" "rping -c -a 127.0.0.1 -p $P -C 50"
+P=$((P + 1))
+CM_ENV=IBSNAP_TEST_REMAP=1 cm_pair "rdma_server / rdma_client, IDs remapped" \
+	$P "rdma_server -p $P" "rdma_client -s 127.0.0.1 -p $P" "rdma_client: end 0"
+# (udaddy -C 1: its receives share one buffer, whose GRH the shim's
+# remapping cannot rewrite for each of several messages)
+CM_ENV=IBSNAP_TEST_REMAP=1 cm_pair "udaddy -C 1, IDs remapped" 7174 \
+	"udaddy -C 1" "udaddy -s 127.0.0.1 -C 1" "data transfers complete"
+P=$((P + 1))
+CM_ENV=IBSNAP_FAKE_LINK=ib cm_pair "rping, IB link" $P \
+	"rping -s -a 127.0.0.1 -p $P -C 50" "rping -c -a 127.0.0.1 -p $P -C 50"
+CM_ENV=IBSNAP_FAKE_LINK=ib cm_pair "udaddy, IB link" 7174 "udaddy" \
+	"udaddy -s 127.0.0.1" "data transfers complete"
 
 # errors as librdmacm gives them
 P=$((P + 1))
