@@ -104,4 +104,13 @@ int isn_criu_restore(struct isn_agent_ctx *ax, const char *treedir, char *why,
 /* Read TREEDIR/ibsnap.meta into @ax; 0 or -errno. */
 int isn_meta_read(struct isn_agent_ctx *ax, const char *treedir);
 
+/* ---- TCP connections between trees across a restart (tcplock.c) ---- */
+
+/* Write the tree's established TCP connections into @dir; 0 or -errno. */
+int isn_tcp_record(pid_t init_pid, const char *dir);
+/* Drop the packets of the connections recorded in @treedirs until
+ * isn_tcp_release(); how many connections, or -errno (printed). */
+int isn_tcp_hold(char **treedirs, int ntrees);
+void isn_tcp_release(void);
+
 #endif /* IBSNAP_CLI_H */

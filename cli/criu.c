@@ -279,6 +279,12 @@ int isn_criu_dump(struct isn_agent_ctx *ax, char *why, size_t len)
 	n = add_env_opts(argv, n, buf, sizeof(buf));
 	argv[n] = NULL;
 	lock = dump_lock(ax);
+	/* connections to other trees are held while they are restored */
+	ret = isn_tcp_record(ax->init_pid, ax->tmp);
+	if (ret)
+		fprintf(stderr, "ibsnap: cannot list the tree's TCP connections: "
+				"%s\n",
+			strerror(-ret));
 	ret = run_criu(argv, log);
 	if (lock >= 0)
 		close(lock);

@@ -72,7 +72,9 @@ static int find_trees(const char *hostdir, struct tree *t, int max)
 	return k;
 }
 
-static int restore_tree(const char *treedir, const char *coord, bool quiet)
+/* @back: written (and closed) once the tree runs again; -1: none */
+static int restore_tree(const char *treedir, const char *coord, bool quiet,
+			int back)
 {
 	struct isn_agent_ctx ax = { .sock = -1,
 				    .restart = true,
@@ -107,6 +109,11 @@ static int restore_tree(const char *treedir, const char *coord, bool quiet)
 		fprintf(stderr, "ibsnap restart: some restored processes "
 				"could not be woken\n");
 	free(gone);
+	if (back >= 0) {
+		if (write(back, "r", 1) != 1)
+			perror("ibsnap restart: pipe");
+		close(back);
+	}
 	return isn_agent_loop(&ax);
 }
 
@@ -115,7 +122,8 @@ int isn_cmd_restart(int argc, char **argv)
 	const char *dir = NULL, *coord = NULL;
 	char host[ISN_NAME_MAX], hostdir[PATH_MAX], why[ISN_TEXT_MAX];
 	struct tree t[64];
-	int i, n, status, ret = 0;
+	char *paths[64], c;
+	int i, n, status, back[2], ret = 0;
 	pid_t pid;
 
 	for (i = 1; i < argc; i++) {
@@ -155,12 +163,28 @@ int isn_cmd_restart(int argc, char **argv)
 		return 1;
 	}
 	if (n == 1)
-		return restore_tree(t[0].path, coord, false);
+		return restore_tree(t[0].path, coord, false, -1);
+	/* hold the TCP connections between the trees until all are back */
+	for (i = 0; i < n; i++)
+		paths[i] = t[i].path;
+	if (pipe(back)) {
+		perror("ibsnap restart: pipe");
+		return 1;
+	}
+	isn_tcp_hold(paths, n);
 	for (i = 0; i < n; i++) {
 		pid = fork();
-		if (pid == 0)
-			_exit(restore_tree(t[i].path, coord, i > 0));
+		if (pid == 0) {
+			close(back[0]);
+			_exit(restore_tree(t[i].path, coord, i > 0, back[1]));
+		}
 	}
+	close(back[1]);
+	/* a byte from each tree restored, or EOF: every child has one */
+	for (i = 0; i < n && read(back[0], &c, 1) == 1; i++)
+		;
+	close(back[0]);
+	isn_tcp_release();
 	while ((pid = wait(&status)) > 0)
 		if (!ret)
 			ret = WIFEXITED(status) ? WEXITSTATUS(status) :
