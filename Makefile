@@ -20,6 +20,7 @@ endif
 # Debian packages the build, the tests and the benchmarks use.
 DEB_PKGS := gcc make pkg-config rdma-core ibverbs-providers libibverbs-dev \
 	librdmacm-dev ibverbs-utils perftest rdmacm-utils libucx-dev ucx-utils \
+	openmpi-bin libopenmpi-dev \
 	libev-dev libcmocka-dev criu qemu-system-x86 valgrind iproute2
 
 FAKE_SRCS := $(sort $(wildcard fake-hca/*.c))
@@ -121,6 +122,10 @@ VID_OBJS := $(filter $(BUILD)/obj/virt-ids/%,$(SHIM_OBJS))
 CLI_SRCS := $(sort $(wildcard cli/*.c))
 SHIM_TEST_SRCS := $(sort $(wildcard tests/shim/*.c))
 SHIM_TEST_BINS := $(SHIM_TEST_SRCS:tests/shim/%.c=$(BUILD)/tests/shim/%)
+# MPI programs (tests/shim/mpi_*.c) only where Open MPI's headers are
+MPI_FLAGS := $(shell pkg-config --cflags --libs ompi-c 2>/dev/null)
+SHIM_TEST_BINS := $(if $(MPI_FLAGS),$(SHIM_TEST_BINS),$(filter-out \
+	$(BUILD)/tests/shim/mpi_%,$(SHIM_TEST_BINS)))
 LIBSHIM := $(BUILD)/lib/libibsnap.so
 IBSNAP := $(BUILD)/bin/ibsnap
 # a sanitized shim needs the ASan runtime first in LD_PRELOAD: ibsnap run adds it
@@ -156,6 +161,10 @@ $(BUILD)/tests/integration/ckpt_stream: tests/integration/ckpt_stream.c \
 $(BUILD)/tests/shim/%: tests/shim/%.c tests/shim/shimtest.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) -libverbs -lcmocka
+
+$(BUILD)/tests/shim/mpi_%: tests/shim/mpi_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(MPI_FLAGS)
 
 -include $(SHIM_OBJS:.o=.d)
 # ---- end of issue 4 block ----
