@@ -328,6 +328,9 @@ static void copy_send_wr(struct fk_qp *qp, struct fk_swqe *wqe,
 		wqe->inl = (uint8_t *)&wqe->sge[qp->sq.max_sge];
 		p = wqe->inl;
 		for (i = 0; i < wr->num_sge; i++) {
+			/* UCX sends zero-length inline SGEs with addr 0 */
+			if (!wr->sg_list[i].length)
+				continue;
 			memcpy(p, (void *)(uintptr_t)wr->sg_list[i].addr,
 			       wr->sg_list[i].length);
 			p += wr->sg_list[i].length;
