@@ -72,6 +72,8 @@ static int pend_send(struct isn_qp *qp, const struct ibv_send_wr *wr)
 		/* the program may reuse inline data at once: keep a copy */
 		data = (char *)&p->sge[1];
 		for (i = 0, len = 0; i < n; i++) {
+			if (!wr->sg_list[i].length)
+				continue; /* UCX's have addr 0 */
 			memcpy(data + len,
 			       (void *)(uintptr_t)wr->sg_list[i].addr,
 			       wr->sg_list[i].length);
