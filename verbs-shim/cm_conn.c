@@ -361,7 +361,8 @@ static int local_half(struct isn_cm_id *cid, struct rdma_conn_param *p,
 	if (n > max)
 		return EINVAL;
 	isn_cm_msg_init(m, cid, CM_MSG_REQ);
-	memcpy(m->pdata, cid->connect_data, cid->connect_len);
+	if (cid->connect_len)
+		memcpy(m->pdata, cid->connect_data, cid->connect_len);
 	if (p && p->private_data_len)
 		memcpy(m->pdata + cid->connect_len, p->private_data,
 		       p->private_data_len);
