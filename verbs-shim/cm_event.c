@@ -17,6 +17,7 @@
 
 pthread_mutex_t isn_cm_lock = PTHREAD_MUTEX_INITIALIZER;
 struct isn_list isn_cm_chans = { &isn_cm_chans, &isn_cm_chans };
+static struct isn_list cm_dead_chans = { &cm_dead_chans, &cm_dead_chans };
 
 static void list_add(struct isn_list *h, struct isn_list *e)
 {
@@ -99,6 +100,7 @@ ISN_EXPORT void rdma_destroy_event_channel(struct rdma_event_channel *channel)
 
 	pthread_mutex_lock(&isn_cm_lock);
 	list_del(&c->entry);
+	list_add(&cm_dead_chans, &c->entry); /* kept, and reachable */
 	while ((e = c->head)) {
 		c->head = e->next;
 		free(e);

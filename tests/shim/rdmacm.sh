@@ -81,6 +81,18 @@ CM_ENV=IBSNAP_FAKE_LINK=ib cm_pair "rping, IB link" $P \
 CM_ENV=IBSNAP_FAKE_LINK=ib cm_pair "udaddy, IB link" 7174 "udaddy" \
 	"udaddy -s 127.0.0.1" "data transfers complete"
 
+# the API's semantics (cm_api.c, cmocka): private data, reject, accept,
+# disconnect, timeouts, ports, a non-blocking channel, errnos; our own
+# program: leaks (under ASan) are the shim's
+API=$(cd "$BUILD" && pwd)/tests/shim/cm_api
+for mode in "" "IBSNAP_TEST_REMAP=1"; do
+	env ASAN_OPTIONS=detect_leaks=1 CM_API_PORT=$((P + 100)) $mode \
+		timeout -k 5 "$CM_TIMEOUT" "$IBSNAP" run --fake -- "$API" \
+		>"$LOGDIR/api.log" 2>&1
+	ok "cm_api ${mode:-(plain)}" $? "$LOGDIR/api.log"
+	grep -E '^\[  (FAILED|ERROR)|^\[  PASSED' "$LOGDIR/api.log" | sed 's/^/    /'
+done
+
 # errors as librdmacm gives them
 P=$((P + 1))
 out="$LOGDIR/out"
