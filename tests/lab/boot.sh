@@ -15,6 +15,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BOOT1=(
 	"criu.sh dump BUILD STATE"
 	"conformance.sh BUILD"
+	"rdmacm.sh BUILD"
 	"diff.sh BUILD STATE/diff"
 	"ckpt.sh dump BUILD STATE"
 )

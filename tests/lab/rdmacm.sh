@@ -1,0 +1,84 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The shim's rdma_cm on rxe0 (the real backend; docs/rdma_cm.md), in the
+# lab guest: rdmacm-utils unmodified under ibsnap run against rxe0's
+# address, and rping checkpointed in place mid-run.
+#   tests/lab/rdmacm.sh BUILD_DIR        (inside the guest: tests/lab/boot.sh)
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+BUILD=$(cd "${1:?usage: rdmacm.sh BUILD_DIR}" && pwd)
+IBSNAP=$BUILD/bin/ibsnap
+ADDR=${IBSNAP_LAB_ADDR:-192.168.77.1}
+T=${IBSNAP_LAB_CM_TIMEOUT:-120}
+LOGDIR=$(mktemp -d)
+trap 'rm -rf "$LOGDIR"' EXIT
+
+# Wait until a listener of the shim's rdma_cm is bound on port $1 (~30 s).
+wait_cm() {
+	local i
+	for ((i = 0; i < 300; i++)); do
+		ss -xaH 2>/dev/null | grep -q "@ibsnap-cm/[0-9a-f]*/[0-9a-f]*/[^/]*/$1 " &&
+			return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# cm_pair NAME PORT "SERVER CMD" "CLIENT CMD" REGEX (in the client's log)
+cm_pair() {
+	local name=$1 port=$2 scmd=$3 ccmd=$4 want=$5 spid rc=0
+	timeout -k 5 "$T" "$IBSNAP" run -- $scmd >"$LOGDIR/srv.log" 2>&1 &
+	spid=$!
+	if ! wait_cm "$port"; then
+		kill $spid 2>/dev/null
+		wait $spid
+		ok "$name: the server listens" 124 "$LOGDIR/srv.log"
+		return
+	fi
+	timeout -k 5 "$T" "$IBSNAP" run -- $ccmd >"$LOGDIR/cli.log" 2>&1 || rc=$?
+	wait $spid || rc=$((rc | $?))
+	[[ $rc -ne 0 ]] || grep -q -- "$want" "$LOGDIR/cli.log" || rc=32
+	ok "$name" $rc "$LOGDIR/srv.log" "$LOGDIR/cli.log"
+}
+
+cm_pair "rxe0: rping -v -C 10" 7301 "rping -s -a $ADDR -p 7301 -C 10 -v" \
+	"rping -c -a $ADDR -p 7301 -C 10 -v" "ping data: rdma-ping-9:"
+cm_pair "rxe0: ucmatose" 7302 "ucmatose -p 7302" "ucmatose -s $ADDR -p 7302" \
+	"return status 0"
+cm_pair "rxe0: udaddy" 7174 "udaddy" "udaddy -s $ADDR" "return status 0"
+cm_pair "rxe0: rdma_server / rdma_client" 7303 "rdma_server -p 7303" \
+	"rdma_client -s $ADDR -p 7303" "rdma_client: end 0"
+
+# rping checkpointed in place (no dump) K times while it runs
+k=3 n=0 rc=0 job=cmlab$$
+timeout -k 5 "$T" "$IBSNAP" run --job $job -- rping -s -a $ADDR -p 7304 \
+	-C 1500 >"$LOGDIR/srv.log" 2>&1 &
+spid=$!
+if wait_cm 7304; then
+	timeout -k 5 "$T" "$IBSNAP" run --job $job -- rping -c -a $ADDR \
+		-p 7304 -C 1500 -v >"$LOGDIR/cli.log" 2>&1 &
+	cpid=$!
+	for ((i = 0; i < 300; i++)); do
+		"$IBSNAP" status --job $job 2>/dev/null | grep -q ": 2 processes" &&
+			break
+		sleep 0.1
+	done
+	sleep 1
+	for ((i = 0; i < k; i++)); do
+		"$IBSNAP" checkpoint --job $job --no-dump >>"$LOGDIR/ck.log" 2>&1 &&
+			n=$((n + 1))
+	done
+	wait $cpid || rc=$?
+	wait $spid || rc=$((rc | $?))
+	[[ $n -eq $k ]] || rc=$((rc | 64))
+	grep -q "ping data: rdma-ping-1499:" "$LOGDIR/cli.log" || rc=$((rc | 32))
+else
+	kill $spid 2>/dev/null
+	wait $spid
+	rc=124
+fi
+ok "rxe0: rping -C 1500 checkpointed in place $n of $k times" $rc \
+	"$LOGDIR/srv.log" "$LOGDIR/cli.log" "$LOGDIR/ck.log"
+grep -a "^checkpoint .* done" "$LOGDIR/ck.log" 2>/dev/null | sed 's/^/     /'
+finish
