@@ -16,11 +16,13 @@ BOOT1=(
 	"criu.sh dump BUILD STATE"
 	"conformance.sh BUILD"
 	"rdmacm.sh BUILD"
+	"rdmacm.sh dump BUILD STATE"
 	"diff.sh BUILD STATE/diff"
 	"ckpt.sh dump BUILD STATE"
 )
 BOOT2=(
 	"criu.sh restore BUILD STATE"
+	"rdmacm.sh restore BUILD STATE"
 	"ckpt.sh restore BUILD STATE"
 )
 SUITE_TIMEOUT=${IBSNAP_LAB_SUITE_TIMEOUT:-420}

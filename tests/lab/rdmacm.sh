@@ -3,10 +3,21 @@
 # The shim's rdma_cm on rxe0 (the real backend; docs/rdma_cm.md), in the
 # lab guest: rdmacm-utils unmodified under ibsnap run against rxe0's
 # address, and rping checkpointed in place mid-run.
+# With dump/restore: rping dumped mid-run with CRIU (ibsnap checkpoint
+# --stop) in one boot, restarted after the reboot (ibsnap restart), both
+# ends finishing their count.
 #   tests/lab/rdmacm.sh BUILD_DIR        (inside the guest: tests/lab/boot.sh)
+#   tests/lab/rdmacm.sh dump|restore BUILD_DIR STATE_DIR
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
+stage=run
+if [[ ${1:-} = dump || ${1:-} = restore ]]; then
+	stage=$1
+	shift
+	STATE=$(cd "${2:?usage: rdmacm.sh dump|restore BUILD_DIR STATE_DIR}" &&
+		pwd)
+fi
 BUILD=$(cd "${1:?usage: rdmacm.sh BUILD_DIR}" && pwd)
 IBSNAP=$BUILD/bin/ibsnap
 ADDR=${IBSNAP_LAB_ADDR:-192.168.77.1}
@@ -41,6 +52,55 @@ cm_pair() {
 	[[ $rc -ne 0 ]] || grep -q -- "$want" "$LOGDIR/cli.log" || rc=32
 	ok "$name" $rc "$LOGDIR/srv.log" "$LOGDIR/cli.log"
 }
+
+# dump: rping mid-run, stopped and dumped; restore: restarted after the
+# reboot, both ends must end with their full count
+ITERS=8000
+if [[ $stage = dump ]]; then
+	D=$STATE/rdmacm && rm -rf "$D" && mkdir -p "$D" && cd "$D" || exit 1
+	job=cmck rc=0 src=0 crc=0
+	timeout -k 5 240 "$IBSNAP" run --job $job -- rping -s -a $ADDR -p 7305 \
+		-C $ITERS </dev/null >"$D/srv.log" 2>&1 &
+	spid=$!
+	wait_cm 7305 || rc=124
+	timeout -k 5 240 "$IBSNAP" run --job $job -- rping -c -a $ADDR \
+		-p 7305 -C $ITERS -v </dev/null >"$D/cli.log" 2>&1 &
+	cpid=$!
+	for ((i = 0; i < 600 && rc == 0; i++)); do
+		grep -q "rdma-ping-200:" "$D/cli.log" 2>/dev/null && break
+		sleep 0.1
+	done
+	ok "rxe0 rping: connected, pings flow" $rc "$D/srv.log" "$D/cli.log"
+	"$IBSNAP" checkpoint --job $job --stop --dir "$D/img" >"$D/ck.log" 2>&1 ||
+		rc=$?
+	ok "rxe0 rping: ibsnap checkpoint --stop mid-run" $rc "$D/ck.log" \
+		"$D"/img/*/*.dump-failed.log
+	wait $spid || src=$?
+	wait $cpid || crc=$?
+	ok "rxe0 rping: stopped before its end" \
+		"$(rc test "$src" = 137 -a "$crc" = 137)" "$D/srv.log" "$D/cli.log" &&
+		touch "$D/dumped"
+	finish
+	exit
+fi
+if [[ $stage = restore ]]; then
+	D=$STATE/rdmacm
+	ok "rxe0 rping: dumped in the previous boot" "$(rc test -e "$D/dumped")" ||
+		{
+			finish
+			exit
+		}
+	cd "$D" || exit 1
+	rc=0
+	timeout -k 5 240 "$IBSNAP" restart --dir "$D/img" </dev/null \
+		>"$D/restart.log" 2>&1 || rc=$?
+	grep -q "rdma-ping-$((ITERS - 1)):" "$D/cli.log" || rc=$((rc | 32))
+	ok "rxe0 rping: restarted after the reboot, both ends finish $ITERS pings" \
+		$rc "$D/restart.log" "$D/srv.log" "$D/cli.log" \
+		"$D"/img/*/*/restore.log
+	finish
+	exit
+fi
 
 cm_pair "rxe0: rping -v -C 10" 7301 "rping -s -a $ADDR -p 7301 -C 10 -v" \
 	"rping -c -a $ADDR -p 7301 -C 10 -v" "ping data: rdma-ping-9:"
