@@ -19,6 +19,7 @@ BOOT1=(
 	"rdmacm.sh dump BUILD STATE"
 	"diff.sh BUILD STATE/diff"
 	"ckpt.sh dump BUILD STATE"
+	"ucx.sh BUILD"
 )
 BOOT2=(
 	"criu.sh restore BUILD STATE"

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 
 BUILD=$(cd "${1:?usage: tests/lab/tier.sh BUILD_DIR}" && pwd)
 STATE=$BUILD/lab
-BOOT_TIMEOUT=(0 "${IBSNAP_LAB_BOOT1_TIMEOUT:-1200}" "${IBSNAP_LAB_BOOT2_TIMEOUT:-480}")
+BOOT_TIMEOUT=(0 "${IBSNAP_LAB_BOOT1_TIMEOUT:-1500}" "${IBSNAP_LAB_BOOT2_TIMEOUT:-480}")
 
 for f in bin/ibsnap lib/libibsnap.so tests/lab/vdiff_dp tests/lab/criu_probe; do
 	[[ -e $BUILD/$f ]] || {
