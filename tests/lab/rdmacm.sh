@@ -110,6 +110,26 @@ cm_pair "rxe0: udaddy" 7174 "udaddy" "udaddy -s $ADDR" "return status 0"
 cm_pair "rxe0: rdma_server / rdma_client" 7303 "rdma_server -p 7303" \
 	"rdma_client -s $ADDR -p 7303" "rdma_client: end 0"
 
+# libfabric's verbs provider over the shim's rdma_cm (control over TCP 7310)
+if command -v fi_pingpong >/dev/null; then
+	rc=0
+	timeout -k 5 "$T" "$IBSNAP" run -- fi_pingpong -p verbs -e msg -I 100 \
+		-c -B 7310 >"$LOGDIR/srv.log" 2>&1 &
+	spid=$!
+	for ((i = 0; i < 300; i++)); do
+		ss -ltnH "sport = :7310" | grep -q . && break
+		sleep 0.1
+	done
+	timeout -k 5 "$T" "$IBSNAP" run -- fi_pingpong -p verbs -e msg -I 100 \
+		-c -P 7310 $ADDR >"$LOGDIR/cli.log" 2>&1 || rc=$?
+	wait $spid || rc=$((rc | $?))
+	[[ $rc -ne 0 ]] || grep -q "^1m .*=100" "$LOGDIR/cli.log" || rc=32
+	ok "rxe0: fi_pingpong -p verbs -e msg -c (libfabric)" $rc \
+		"$LOGDIR/srv.log" "$LOGDIR/cli.log"
+else
+	echo "skip fi_pingpong (libfabric-bin is not installed)"
+fi
+
 # rping checkpointed in place (no dump) K times while it runs
 k=3 n=0 rc=0 job=cmlab$$
 timeout -k 5 "$T" "$IBSNAP" run --job $job -- rping -s -a $ADDR -p 7304 \

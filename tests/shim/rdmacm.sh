@@ -81,6 +81,28 @@ CM_ENV=IBSNAP_FAKE_LINK=ib cm_pair "rping, IB link" $P \
 CM_ENV=IBSNAP_FAKE_LINK=ib cm_pair "udaddy, IB link" 7174 "udaddy" \
 	"udaddy -s 127.0.0.1" "data transfers complete"
 
+# libfabric's verbs provider (FI_EP_MSG: rdma_getaddrinfo, rdma_create_ep,
+# its own event channel), fi_pingpong with data checks; its control
+# connection is TCP on PORT
+if command -v fi_pingpong >/dev/null; then
+	next_port
+	timeout -k 5 "$CM_TIMEOUT" "$IBSNAP" run --fake -- fi_pingpong -p verbs \
+		-e msg -I 200 -c -B $PORT >"$LOGDIR/srv.log" 2>&1 &
+	spid=$!
+	rc=0
+	wait_listen $PORT || rc=124
+	[[ $rc -ne 0 ]] || timeout -k 5 "$CM_TIMEOUT" "$IBSNAP" run --fake -- \
+		fi_pingpong -p verbs -e msg -I 200 -c -P $PORT 127.0.0.1 \
+		>"$LOGDIR/cli.log" 2>&1 || rc=$?
+	[[ $rc -eq 124 ]] && kill $spid 2>/dev/null
+	wait $spid || rc=$((rc | $?))
+	[[ $rc -ne 0 ]] || grep -q "^1m .*=200" "$LOGDIR/cli.log" || rc=32
+	ok "fi_pingpong -p verbs -e msg -c (libfabric over the shim's rdma_cm)" \
+		$rc "$LOGDIR/srv.log" "$LOGDIR/cli.log"
+else
+	echo "skip fi_pingpong (libfabric-bin is not installed)"
+fi
+
 # the API's semantics (cm_api.c, cmocka): private data, reject, accept,
 # disconnect, timeouts, ports, a non-blocking channel, errnos; our own
 # program: leaks (under ASan) are the shim's
