@@ -35,7 +35,8 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bin/%)
 LIBFAKE := $(BUILD)/lib/libfakehca.so
 LIBFAKE_A := $(BUILD)/lib/libfakehca.a
 
-.PHONY: all deps build test test-host test-host-one bench-fake demo clean format
+.PHONY: all deps build test test-host test-host-one bench-fake demo demo-lab clean \
+	format
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -105,6 +106,17 @@ bench-ckpt: all
 
 demo: all
 	@bench/demo.sh $(BUILD)
+
+# the same ping-pong in the lab guest, where CRIU works: dumped with --stop
+# in one boot, restarted from its image after a reboot
+demo-lab: deps
+	@$(MAKE) --no-print-directory BUILD=build SAN=0 build
+	@rm -rf build/demo-lab && mkdir -p build/demo-lab
+	@tests/lab/guest.sh run --rw build/demo-lab -- \
+		bench/demo.sh build dump build/demo-lab
+	@echo "== the guest reboots"
+	@tests/lab/guest.sh run --rw build/demo-lab -- \
+		bench/demo.sh build restore build/demo-lab
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

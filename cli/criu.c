@@ -21,6 +21,7 @@
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -78,21 +79,40 @@ static int run_criu(char **argv, const char *out)
 }
 
 /* The last line of @path that mentions an error (or its last line). */
-static void last_error(const char *path, char *why, size_t len)
+static bool last_error(const char *path, char *why, size_t len)
 {
-	char line[512], last[512] = "";
+	char line[512], last[512] = "", first[512] = "";
 	FILE *f = fopen(path, "r");
 
 	if (!f)
-		return;
+		return false;
 	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';
 		if (strstr(line, "Error") || strstr(line, "error") || !last[0])
 			isn_strlcpy(last, line, sizeof(last));
+		/* the first error is the cause, the last a summary */
+		if (!first[0] && strstr(line, "Error"))
+			isn_strlcpy(first, line, sizeof(first));
 	}
 	fclose(f);
-	if (last[0])
-		isn_strlcpy(why, last, len);
+	if (first[0] || last[0])
+		isn_strlcpy(why, first[0] ? first : last, len);
+	return first[0] || last[0];
+}
+
+/* A failed dump into a full file system says so first. */
+static void full_disk(const char *dir, char *why, size_t len)
+{
+	char cause[ISN_TEXT_MAX];
+	struct statvfs sv;
+
+	if (statvfs(dir, &sv) ||
+	    (uint64_t)sv.f_bavail * sv.f_frsize >= (1ull << 20))
+		return;
+	isn_strlcpy(cause, why, sizeof(cause));
+	snprintf(why, len, "no space left on the image directory's file "
+			   "system (%s): %s",
+		 dir, cause);
 }
 
 int isn_criu_check(char *why, size_t len)
@@ -245,6 +265,7 @@ int isn_criu_dump(struct isn_agent_ctx *ax, char *why, size_t len)
 	char pid[16], log[sizeof(ax->tmp) + 16], buf[1024], clog[PATH_MAX];
 	char *argv[MAX_ARGS];
 	int n = 0, ret, lock;
+	bool found;
 
 	rm_rf(ax->tmp);
 	ret = isn_mkdir_p(ax->hostdir, 0755);
@@ -288,27 +309,55 @@ int isn_criu_dump(struct isn_agent_ctx *ax, char *why, size_t len)
 	ret = run_criu(argv, log);
 	if (lock >= 0)
 		close(lock);
-	log_end(clog, ax->tmp, "dump.log");
-	if (!ret)
+	if (!ret) {
+		log_end(clog, ax->tmp, "dump.log");
 		return 0;
+	}
+	/* the local copy first: the one beside the images may be cut short
+	 * (a full disk) */
 	snprintf(why, len, "criu dump exited with %d", ret);
+	found = last_error(clog, why, len);
+	log_end(clog, ax->tmp, "dump.log");
 	snprintf(log, sizeof(log), "%s/dump.log", ax->tmp);
-	last_error(log, why, len);
+	if (!found)
+		last_error(log, why, len);
+	full_disk(ax->hostdir, why, len);
 	return -EIO;
 }
 
 int isn_image_commit(struct isn_agent_ctx *ax)
 {
 	char final[sizeof(ax->hostdir) + sizeof(ax->tree) + 2];
+	char old[sizeof(ax->hostdir) + sizeof(ax->tree) + 8];
 	struct stat st;
 
 	snprintf(final, sizeof(final), "%s/%s", ax->hostdir, ax->tree);
 	if (stat(final, &st))
 		return rename(ax->tmp, final) ? -errno : 0;
 	/* swap the new image in, then remove the old one */
-	if (renameat2(AT_FDCWD, ax->tmp, AT_FDCWD, final, RENAME_EXCHANGE))
+	if (!renameat2(AT_FDCWD, ax->tmp, AT_FDCWD, final, RENAME_EXCHANGE)) {
+		rm_rf(ax->tmp);
+		return 0;
+	}
+	if (errno != EINVAL && errno != ENOSYS)
 		return -errno;
-	rm_rf(ax->tmp);
+	/*
+	 * No RENAME_EXCHANGE here (9p, some network file systems): the old
+	 * image steps aside under a hidden name first.  A crash between the
+	 * two renames leaves no image of this tree that restart would take
+	 * (it skips hidden names), never a mix of two.
+	 */
+	snprintf(old, sizeof(old), "%s/.%s.old", ax->hostdir, ax->tree);
+	rm_rf(old);
+	if (rename(final, old))
+		return -errno;
+	if (rename(ax->tmp, final)) {
+		int err = -errno;
+
+		rename(old, final);
+		return err;
+	}
+	rm_rf(old);
 	return 0;
 }
 

@@ -19,12 +19,18 @@ BOOT1=(
 	"rdmacm.sh dump BUILD STATE"
 	"diff.sh BUILD STATE/diff"
 	"ckpt.sh dump BUILD STATE"
+	"stream.sh start BUILD STATE"
 	"ucx.sh BUILD"
 )
 BOOT2=(
 	"criu.sh restore BUILD STATE"
 	"rdmacm.sh restore BUILD STATE"
 	"ckpt.sh restore BUILD STATE"
+	"stream.sh step BUILD STATE"
+)
+# Boots 3 and later: the stream program's further reboot restarts
+BOOTN=(
+	"stream.sh step BUILD STATE"
 )
 SUITE_TIMEOUT=${IBSNAP_LAB_SUITE_TIMEOUT:-420}
 
@@ -35,6 +41,7 @@ mkdir -p "$STATE/logs"
 case $n in
 1) suites=("${BOOT1[@]}") ;;
 2) suites=("${BOOT2[@]}") ;;
+[3-9] | [1-9][0-9]) suites=("${BOOTN[@]}") ;;
 *) echo "boot.sh: no boot $n" >&2 && exit 2 ;;
 esac
 

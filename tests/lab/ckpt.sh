@@ -51,6 +51,8 @@ CASES+=(
 	"fake-write-lat|fake|4000|ib_write_lat -d fake0 -x 0"
 )
 CONT_CASES+=("fake-rc-cont|fake|4000|ibv_rc_pingpong -d fake0 -g 0")
+# a checkpoint to a full disk fails cleanly and the job goes on
+FULL_CASES=("fake-rc-full|fake|4000|ibv_rc_pingpong -d fake0 -g 0")
 # Not reliable yet on rxe0, so not in the tier (docs/checkpoint.md,
 # "Checkpoint, reboot, restart"): ib_write_lat (5000 iterations at ~13 us
 # can end before the checkpoint comes: "no job" in a CI run; many more
@@ -177,6 +179,33 @@ cont_case() { # NAME BACKEND ITERS CMD...
 		"$dir/srv.log" "$dir/cli.log"
 }
 
+# A full disk: the images go to a 256 KiB tmpfs, far too small for them.
+# The checkpoint must fail with a clear error, leave no image (nothing
+# that restart would take), and the job must go on to its end.
+full_case() { # NAME BACKEND ITERS CMD...
+	local name=$1 n=$3 dir=$D/$1 rc=0 src=0 crc=0
+	start "$@"
+	ok "$name: both ends registered, traffic flows" $? "$dir/srv.log" \
+		"$dir/cli.log" || {
+		stop_pair
+		return
+	}
+	mkdir -p "$dir/img" && mount -t tmpfs -o size=256k tmpfs "$dir/img"
+	"$IBSNAP" checkpoint --job "ck-$name" --dir "$dir/img" \
+		>"$dir/ck.log" 2>&1 || rc=$?
+	ok "$name: ibsnap checkpoint to a full disk fails, and says why" \
+		"$(rc test "$rc" != 0 -a "$(rc grep -qi 'space' "$dir/ck.log")" = 0)" \
+		"$dir/ck.log"
+	ok "$name: no image is left that restart would take" \
+		"$(rc test -z "$(find "$dir/img" -name ibsnap.meta)")" "$dir/ck.log"
+	wait "$SPID" || src=$?
+	wait "$CPID" || crc=$?
+	umount "$dir/img"
+	ok "$name: the job went on: both ends exit 0, $n iterations" \
+		"$(rc test "$src$crc" = 00 -a "$(rc counted "$dir" "$n")" = 0)" \
+		"$dir/srv.log" "$dir/cli.log"
+}
+
 restore_case() { # NAME
 	local name=$1 dir=$D/$1 n rc=0
 	ok "$name: dumped in the previous boot" "$(rc test -e "$dir/dumped")" ||
@@ -212,6 +241,7 @@ dump)
 	mkdir -p "$D"
 	for_cases dump_case "${CASES[@]}"
 	for_cases cont_case "${CONT_CASES[@]}"
+	for_cases full_case "${FULL_CASES[@]}"
 	;;
 restore) for_cases restore_case "${CASES[@]}" ;;
 *) echo "ckpt.sh: unknown stage $stage" >&2 && exit 2 ;;
