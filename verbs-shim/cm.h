@@ -175,6 +175,9 @@ void isn_cm_set_port(struct sockaddr *addr, uint16_t port);
 /* Our QP's half of a handshake: GID, LID, MTU of @dev's port. */
 int isn_cm_local_info(struct isn_cm_id *cid);
 
+/* what a call returns when a synchronous id must wait for its event */
+#define CM_WAIT 1
+
 /* cm_event.c */
 struct isn_cm_event *isn_cm_event_new(struct isn_cm_id *cid,
 				      enum rdma_cm_event_type type, int status);

@@ -370,8 +370,7 @@ static int local_half(struct isn_cm_id *cid, struct rdma_conn_param *p,
 	return 0;
 }
 
-ISN_EXPORT int rdma_connect(struct rdma_cm_id *id,
-			    struct rdma_conn_param *conn_param)
+static int cm_connect(struct rdma_cm_id *id, struct rdma_conn_param *conn_param)
 {
 	struct isn_cm_id *cid = isn_cm_id_of(id);
 	bool ud = id->qp_type == IBV_QPT_UD;
@@ -426,11 +425,20 @@ ISN_EXPORT int rdma_connect(struct rdma_cm_id *id,
 		}
 		pthread_mutex_unlock(&isn_cm_lock);
 	}
-	return isn_cm_complete(cid);
+	return CM_WAIT;
 }
 
-ISN_EXPORT int rdma_accept(struct rdma_cm_id *id,
-			   struct rdma_conn_param *conn_param)
+/* The wait for a synchronous id's event runs outside ISN_CTL: a
+ * checkpoint may run meanwhile (the peer may be in one). */
+ISN_EXPORT int rdma_connect(struct rdma_cm_id *id,
+			    struct rdma_conn_param *conn_param)
+{
+	int ret = cm_connect(id, conn_param);
+
+	return ret == CM_WAIT ? isn_cm_complete(isn_cm_id_of(id)) : ret;
+}
+
+static int cm_accept(struct rdma_cm_id *id, struct rdma_conn_param *conn_param)
 {
 	struct isn_cm_id *cid = isn_cm_id_of(id);
 	bool ud = id->qp_type == IBV_QPT_UD;
@@ -485,7 +493,15 @@ ISN_EXPORT int rdma_accept(struct rdma_cm_id *id,
 		}
 		return 0;
 	}
-	return isn_cm_complete(cid);
+	return CM_WAIT;
+}
+
+ISN_EXPORT int rdma_accept(struct rdma_cm_id *id,
+			   struct rdma_conn_param *conn_param)
+{
+	int ret = cm_accept(id, conn_param);
+
+	return ret == CM_WAIT ? isn_cm_complete(isn_cm_id_of(id)) : ret;
 }
 
 static int reject(struct rdma_cm_id *id, const void *pdata, uint8_t len,
@@ -567,7 +583,7 @@ bool isn_cm_send_dreq(struct isn_cm_id *cid, bool want_event)
 	return true;
 }
 
-ISN_EXPORT int rdma_disconnect(struct rdma_cm_id *id)
+static int cm_disconnect(struct rdma_cm_id *id)
 {
 	struct isn_cm_id *cid = isn_cm_id_of(id);
 	int ret;
@@ -581,8 +597,15 @@ ISN_EXPORT int rdma_disconnect(struct rdma_cm_id *id)
 	if (!isn_cm_send_dreq(cid, true)) {
 		/* the peer disconnected first: nothing more to send */
 		if (cid->state == CM_DISCONNECTED || cid->state == CM_DREQ_SENT)
-			return isn_cm_complete(cid);
+			return CM_WAIT;
 		return fail(EINVAL);
 	}
-	return isn_cm_complete(cid);
+	return CM_WAIT;
+}
+
+ISN_EXPORT int rdma_disconnect(struct rdma_cm_id *id)
+{
+	int ret = cm_disconnect(id);
+
+	return ret == CM_WAIT ? isn_cm_complete(isn_cm_id_of(id)) : ret;
 }

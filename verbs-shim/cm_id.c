@@ -243,9 +243,8 @@ static void queue_simple(struct isn_cm_id *cid, enum rdma_cm_event_type type,
 	pthread_mutex_unlock(&isn_cm_lock);
 }
 
-ISN_EXPORT int rdma_resolve_addr(struct rdma_cm_id *id,
-				 struct sockaddr *src_addr,
-				 struct sockaddr *dst_addr, int timeout_ms)
+static int cm_resolve_addr(struct rdma_cm_id *id, struct sockaddr *src_addr,
+			   struct sockaddr *dst_addr, int timeout_ms)
 {
 	struct isn_cm_id *cid = isn_cm_id_of(id);
 	socklen_t dlen = isn_cm_addrlen(dst_addr);
@@ -268,7 +267,7 @@ ISN_EXPORT int rdma_resolve_addr(struct rdma_cm_id *id,
 		cid->dev = isn_cm_dev_for(dst_addr);
 	if (!cid->dev) {
 		queue_simple(cid, RDMA_CM_EVENT_ADDR_ERROR, -errno);
-		return isn_cm_complete(cid);
+		return CM_WAIT;
 	}
 	if (cid->state == CM_IDLE || isn_cm_addr_any(src)) {
 		uint16_t port = cid->state == CM_IDLE ? ephemeral_port() :
@@ -299,10 +298,21 @@ ISN_EXPORT int rdma_resolve_addr(struct rdma_cm_id *id,
 	ib->pkey = htons(0xffff);
 	cid->state = CM_ADDR_RESOLVED;
 	queue_simple(cid, RDMA_CM_EVENT_ADDR_RESOLVED, 0);
-	return isn_cm_complete(cid);
+	return CM_WAIT;
 }
 
-ISN_EXPORT int rdma_resolve_route(struct rdma_cm_id *id, int timeout_ms)
+/* The wait for a synchronous id's event runs outside ISN_CTL: a
+ * checkpoint may run meanwhile (the peer may be in one). */
+ISN_EXPORT int rdma_resolve_addr(struct rdma_cm_id *id,
+				 struct sockaddr *src_addr,
+				 struct sockaddr *dst_addr, int timeout_ms)
+{
+	int ret = cm_resolve_addr(id, src_addr, dst_addr, timeout_ms);
+
+	return ret == CM_WAIT ? isn_cm_complete(isn_cm_id_of(id)) : ret;
+}
+
+static int cm_resolve_route(struct rdma_cm_id *id, int timeout_ms)
 {
 	struct isn_cm_id *cid = isn_cm_id_of(id);
 	struct ibv_sa_path_rec *pr;
@@ -331,7 +341,14 @@ ISN_EXPORT int rdma_resolve_route(struct rdma_cm_id *id, int timeout_ms)
 	}
 	cid->state = CM_ROUTE_RESOLVED;
 	queue_simple(cid, RDMA_CM_EVENT_ROUTE_RESOLVED, 0);
-	return isn_cm_complete(cid);
+	return CM_WAIT;
+}
+
+ISN_EXPORT int rdma_resolve_route(struct rdma_cm_id *id, int timeout_ms)
+{
+	int ret = cm_resolve_route(id, timeout_ms);
+
+	return ret == CM_WAIT ? isn_cm_complete(isn_cm_id_of(id)) : ret;
 }
 
 /* ---- QP, SRQ, CQs of an id (cma.c's ucma_create_cqs) ---- */

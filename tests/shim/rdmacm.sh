@@ -147,8 +147,9 @@ cm_ckpt() {
 	local job=cm$$x$RANDOM
 	local i n=0 rc=0 spid cpid
 	: >"$LOGDIR/ck.log"
-	IBSNAP_FAKE_FAULTS=delay_us=100 timeout -k 5 "$CM_TIMEOUT" \
-		"$IBSNAP" run --fake --job "$job" -- $scmd >"$LOGDIR/srv.log" 2>&1 &
+	env IBSNAP_FAKE_FAULTS=delay_us=100 ${CK_ENV:-} timeout -k 5 \
+		"$CM_TIMEOUT" "$IBSNAP" run --fake --job "$job" -- $scmd \
+		>"$LOGDIR/srv.log" 2>&1 &
 	spid=$!
 	if ! wait_cm "$port"; then
 		kill $spid 2>/dev/null
@@ -156,8 +157,9 @@ cm_ckpt() {
 		ok "$name: the server listens" 124 "$LOGDIR/srv.log"
 		return
 	fi
-	IBSNAP_FAKE_FAULTS=delay_us=100 timeout -k 5 "$CM_TIMEOUT" \
-		"$IBSNAP" run --fake --job "$job" -- $ccmd >"$LOGDIR/cli.log" 2>&1 &
+	env IBSNAP_FAKE_FAULTS=delay_us=100 ${CK_ENV:-} timeout -k 5 \
+		"$CM_TIMEOUT" "$IBSNAP" run --fake --job "$job" -- $ccmd \
+		>"$LOGDIR/cli.log" 2>&1 &
 	cpid=$!
 	for ((i = 0; i < 200; i++)); do
 		"$IBSNAP" status --job "$job" 2>/dev/null |
@@ -185,12 +187,12 @@ cm_ckpt() {
 }
 
 # A listening id alone, checkpointed: its port is bound again and a client
-# connects afterwards.
+# connects afterwards.  cm_listen_ckpt NAME PORT "SERVER CMD" "CLIENT CMD"
 cm_listen_ckpt() {
-	local port=$1 job=cl$$x$RANDOM i n=0 rc=0 spid
+	local name=$1 port=$2 scmd=$3 ccmd=$4 job=cl$$x$RANDOM i n=0 rc=0 spid
 	: >"$LOGDIR/ck.log"
 	timeout -k 5 "$CM_TIMEOUT" "$IBSNAP" run --fake --job "$job" -- \
-		ucmatose -p $port >"$LOGDIR/srv.log" 2>&1 &
+		$scmd >"$LOGDIR/srv.log" 2>&1 &
 	spid=$!
 	if ! wait_cm "$port"; then
 		kill $spid 2>/dev/null
@@ -202,11 +204,11 @@ cm_listen_ckpt() {
 		"$IBSNAP" checkpoint --job "$job" --no-dump >>"$LOGDIR/ck.log" 2>&1 &&
 			n=$((n + 1))
 	done
-	timeout -k 5 "$CM_TIMEOUT" "$IBSNAP" run --fake -- ucmatose \
-		-s 127.0.0.1 -p $port >"$LOGDIR/cli.log" 2>&1 || rc=$?
+	timeout -k 5 "$CM_TIMEOUT" "$IBSNAP" run --fake -- $ccmd \
+		>"$LOGDIR/cli.log" 2>&1 || rc=$?
 	wait $spid || rc=$((rc | $?))
 	[[ $n -eq 3 ]] || rc=$((rc | 64))
-	ok "a listening id checkpointed 3 times, then connected to" $rc \
+	ok "$name: listening, checkpointed 3 times, then connected to" $rc \
 		"$LOGDIR/srv.log" "$LOGDIR/cli.log" "$LOGDIR/ck.log"
 }
 
@@ -216,13 +218,19 @@ if [[ -x $(dirname "$IBSNAP")/ibsnapd ]]; then
 		"rping -c -a 127.0.0.1 -p $P -C 4000 -v" "" \
 		"ping data: rdma-ping-3999:"
 	P=$((P + 1))
-	# the data phase is short: the last checkpoints may meet the end
-	CK_SETTLE=0 CK_MIN=2 cm_ckpt \
+	# the data phase is short: the last checkpoints may meet the end;
+	# ucmatose posts all its sends at once (20000 per QP): a drain waits
+	# for the backlog longer than the default window (IBSNAP_DRAIN_MS)
+	CK_SETTLE=0 CK_MIN=2 CK_ENV=IBSNAP_DRAIN_MS=1000 cm_ckpt \
 		"ucmatose -c 10 -C 20000 (connections set up across checkpoints)" \
 		4 $P "ucmatose -p $P -c 10 -C 20000" \
 		"ucmatose -s 127.0.0.1 -p $P -c 10 -C 20000" "return status 0" \
 		"return status 0"
 	P=$((P + 1))
-	cm_listen_ckpt $P
+	cm_listen_ckpt ucmatose $P "ucmatose -p $P" "ucmatose -s 127.0.0.1 -p $P"
+	# a synchronous listener: blocked in rdma_get_request meanwhile
+	P=$((P + 1))
+	cm_listen_ckpt "rdma_server" $P "rdma_server -p $P" \
+		"rdma_client -s 127.0.0.1 -p $P"
 fi
 finish
