@@ -609,3 +609,33 @@ ISN_EXPORT int rdma_disconnect(struct rdma_cm_id *id)
 
 	return ret == CM_WAIT ? isn_cm_complete(isn_cm_id_of(id)) : ret;
 }
+
+/*
+ * At exit the kernel's CM tells the peers of a process's ids (its fd is
+ * closed): a DREQ for a connection, a REJ for a request never answered.
+ * So does the shim when the process exits through exit() (not a signal).
+ */
+__attribute__((destructor)) static void cm_fini(void)
+{
+	struct isn_list *p;
+
+	if (pthread_mutex_trylock(&isn_cm_lock))
+		return; /* a thread is inside the CM: leave it */
+	for (p = isn_cm_ids.next; p && p != &isn_cm_ids; p = p->next) {
+		struct isn_cm_id *cid =
+			isn_container_of(p, struct isn_cm_id, entry);
+
+		if (cid->destroying)
+			continue;
+		if (cid->state == CM_ESTABLISHED || cid->state == CM_REP_SENT ||
+		    cid->state == CM_REP_RCVD)
+			send_simple(cid, CM_MSG_DREQ, 0, NULL, 0);
+		else if (cid->state == CM_REQ_RCVD)
+			send_simple(cid, CM_MSG_REJ, ISN_CM_REJ_CONSUMER, NULL,
+				    0);
+		else
+			continue;
+		cid->state = CM_DISCONNECTED;
+	}
+	pthread_mutex_unlock(&isn_cm_lock);
+}

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <rdma/rdma_cma.h>
 #include <cmocka.h>
@@ -60,7 +61,9 @@ static struct rdma_cm_event *expect(struct rdma_event_channel *ch,
 	struct pollfd p = { .fd = ch->fd, .events = POLLIN };
 	struct rdma_cm_event *ev = NULL;
 
-	assert_int_equal(poll(&p, 1, 5000), 1);
+	if (poll(&p, 1, 5000) != 1)
+		fprintf(stderr, "no event %d in 5 s\n", type);
+	assert_int_equal(poll(&p, 1, 0), 1);
 	assert_int_equal(rdma_get_cm_event(ch, &ev), 0);
 	if (ev->event != type)
 		fprintf(stderr, "got %d status %d, want %d\n", ev->event,
@@ -236,6 +239,84 @@ static void test_destroyed_request(void **state)
 	pair_down(&p);
 }
 
+/* "cm_api exit-peer PORT": connect to PORT, exit without a word. */
+static int exiting_peer(int port)
+{
+	struct ibv_qp_init_attr qa = {
+		.cap = { .max_send_wr = 2,
+			 .max_recv_wr = 2,
+			 .max_send_sge = 1,
+			 .max_recv_sge = 1 },
+		.qp_type = IBV_QPT_RC,
+	};
+	struct sockaddr_in sin = addr4("127.0.0.1", port);
+	struct rdma_event_channel *ch = rdma_create_event_channel();
+	struct rdma_cm_event *ev;
+	struct rdma_cm_id *id;
+	int i;
+
+	for (i = 0; ch && i < 100; i++) {
+		if (rdma_create_id(ch, &id, NULL, RDMA_PS_TCP) ||
+		    rdma_resolve_addr(id, NULL, (struct sockaddr *)&sin,
+				      1000) ||
+		    rdma_get_cm_event(ch, &ev))
+			return 2;
+		rdma_ack_cm_event(ev);
+		if (rdma_resolve_route(id, 1000) || rdma_get_cm_event(ch, &ev))
+			return 3;
+		rdma_ack_cm_event(ev);
+		if (rdma_create_qp(id, NULL, &qa) || rdma_connect(id, NULL) ||
+		    rdma_get_cm_event(ch, &ev))
+			return 4;
+		if (ev->event == RDMA_CM_EVENT_ESTABLISHED)
+			return 0; /* and exit: no disconnect, no destroy */
+		rdma_ack_cm_event(ev); /* nobody listens yet */
+		rdma_destroy_qp(id);
+		rdma_destroy_id(id);
+		usleep(50000);
+	}
+	return 5;
+}
+
+/*
+ * "cm_api exit-server PORT": accept one connection, then expect
+ * DISCONNECTED when the peer ("cm_api exit-peer PORT", another process)
+ * exits without disconnecting: its shim sends a DREQ at exit, as the
+ * kernel's CM does when a process's rdma_cm fd closes.
+ */
+static void test_peer_exits(void **state)
+{
+	struct ibv_qp_init_attr qa = {
+		.cap = { .max_send_wr = 2,
+			 .max_recv_wr = 2,
+			 .max_send_sge = 1,
+			 .max_recv_sge = 1 },
+		.qp_type = IBV_QPT_RC,
+	};
+	struct sockaddr_in sin = addr4("127.0.0.1", port_base);
+	struct rdma_event_channel *ch;
+	struct rdma_cm_event *ev;
+	struct rdma_cm_id *lis, *child;
+
+	(void)state;
+	ch = rdma_create_event_channel();
+	assert_non_null(ch);
+	assert_int_equal(rdma_create_id(ch, &lis, NULL, RDMA_PS_TCP), 0);
+	assert_int_equal(rdma_bind_addr(lis, (struct sockaddr *)&sin), 0);
+	assert_int_equal(rdma_listen(lis, 1), 0);
+	ev = expect(ch, RDMA_CM_EVENT_CONNECT_REQUEST);
+	child = ev->id;
+	rdma_ack_cm_event(ev);
+	assert_int_equal(rdma_create_qp(child, NULL, &qa), 0);
+	assert_int_equal(rdma_accept(child, NULL), 0);
+	rdma_ack_cm_event(expect(ch, RDMA_CM_EVENT_ESTABLISHED));
+	rdma_ack_cm_event(expect(ch, RDMA_CM_EVENT_DISCONNECTED));
+	rdma_destroy_qp(child);
+	assert_int_equal(rdma_destroy_id(child), 0);
+	assert_int_equal(rdma_destroy_id(lis), 0);
+	rdma_destroy_event_channel(ch);
+}
+
 static void test_errors_and_nonblocking(void **state)
 {
 	struct rdma_event_channel *ch = rdma_create_event_channel();
@@ -266,7 +347,7 @@ static void test_errors_and_nonblocking(void **state)
 	rdma_destroy_event_channel(ch);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reject_private_data),
@@ -277,11 +358,21 @@ int main(void)
 	};
 	const char *p = getenv("CM_API_PORT");
 
+	const struct CMUnitTest exit_tests[] = {
+		cmocka_unit_test(test_peer_exits),
+	};
+
 	if (!rdma_create_id) {
 		fprintf(stderr, "cm_api: run under ibsnap run (the shim)\n");
 		return 1;
 	}
 	port_base = p ? atoi(p) : 30000;
+	if (argc == 3 && !strcmp(argv[1], "exit-peer"))
+		return exiting_peer(atoi(argv[2]));
+	if (argc == 3 && !strcmp(argv[1], "exit-server")) {
+		port_base = atoi(argv[2]);
+		return cmocka_run_group_tests(exit_tests, NULL, NULL);
+	}
 	setenv("IBSNAP_CM_TIMEOUT_MS", "300", 1);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

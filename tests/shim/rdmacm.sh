@@ -115,6 +115,12 @@ for mode in "" "IBSNAP_TEST_REMAP=1"; do
 	grep -E '^\[  (FAILED|ERROR)|^\[  PASSED' "$LOGDIR/api.log" | sed 's/^/    /'
 done
 
+# a peer that exits without disconnecting: its shim sends the DREQ the
+# kernel's CM would send when the process's rdma_cm fd closes
+P=$((P + 1))
+cm_pair "a peer exits connected: DISCONNECTED" $P "$API exit-server $P" \
+	"$API exit-peer $P" "PASSED"
+
 # errors as librdmacm gives them
 P=$((P + 1))
 out="$LOGDIR/out"
