@@ -55,7 +55,7 @@ cm_pair() {
 
 # dump: rping mid-run, stopped and dumped; restore: restarted after the
 # reboot, both ends must end with their full count
-ITERS=8000
+ITERS=5000
 if [[ $stage = dump ]]; then
 	D=$STATE/rdmacm && rm -rf "$D" && mkdir -p "$D" && cd "$D" || exit 1
 	job=cmck rc=0 src=0 crc=0
