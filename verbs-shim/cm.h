@@ -206,11 +206,15 @@ void isn_cm_msg_init(struct isn_cm_msg *m, struct isn_cm_id *cid,
 void isn_cm_deadline(struct isn_cm_id *cid, uint64_t ms);
 uint64_t isn_cm_timeout_ms(void);
 
-/* cm_conn.c: messages in (event thread, cm_lock held) */
+/* cm_recv.c: messages in (event thread, cm_lock held) */
 void isn_cm_recv(struct isn_cm_msg *m, size_t len,
 		 const struct sockaddr_un *from, socklen_t fromlen,
 		 struct isn_cm_id *port_owner);
 void isn_cm_expired(struct isn_cm_id *cid);
+/* Queue an event for @cid, its parameters from @m (cm_lock held). */
+void isn_cm_queue(struct isn_cm_id *cid, enum rdma_cm_event_type type,
+		  int status, const struct isn_cm_msg *m, uint8_t full);
+/* cm_conn.c */
 /* What rdma_get_cm_event does to an event before handing it out (no
  * lock held): QP transitions, the device of a request, a UD AH. */
 void isn_cm_deliver(struct isn_cm_event *e);
