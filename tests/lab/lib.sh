@@ -32,6 +32,17 @@ rc() {
 	echo "$s"
 }
 
+# wait_for SECONDS CMD...: until CMD succeeds (polled every 0.2 s)
+wait_for() {
+	local i t=$1
+	shift
+	for ((i = 0; i < t * 5; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
 # not CMD...: succeed when CMD fails
 not() {
 	! "$@"

@@ -29,15 +29,6 @@ RUN_S=3
 export IBSNAP_BACKEND=fake IBSNAP_FABRIC=/dev/shm/stream
 unset IBSNAP_FAKE_FAULTS
 
-wait_for() { # SECONDS CMD...: until CMD succeeds
-	local i t=$1
-	shift
-	for ((i = 0; i < t * 5; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.2
-	done
-	return 1
-}
 running() { "$IBSNAP" status --job "$JOB" | grep -q ": 2 processes"; }
 
 # checkpoint K: --stop, into the one image dir (a newer checkpoint replaces
