@@ -164,9 +164,10 @@ extern struct isn_list isn_cm_ids, isn_cm_chans;
 
 /* cm_dev.c */
 int isn_cm_init(void);
-/* The device owning @addr (a loopback or wildcard address: the first) and
- * its context opened; NULL with errno set. */
-struct isn_cm_dev *isn_cm_dev_for(const struct sockaddr *addr);
+/* The device owning @addr (a loopback or wildcard address: the first; a
+ * destination @addr on the fake backend too) and its context opened; NULL
+ * with errno set (EADDRNOTAVAIL: no device has it). */
+struct isn_cm_dev *isn_cm_dev_for(const struct sockaddr *addr, bool bind);
 socklen_t isn_cm_addrlen(const struct sockaddr *addr);
 bool isn_cm_addr_any(const struct sockaddr *addr);
 bool isn_cm_addr_loopback(const struct sockaddr *addr);

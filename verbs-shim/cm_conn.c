@@ -38,7 +38,7 @@ static void deliver_req(struct isn_cm_event *e)
 	struct isn_cm_id *c = isn_cm_id_of(e->ev.id);
 
 	if (!c->dev)
-		c->dev = isn_cm_dev_for(&c->id.route.addr.src_addr);
+		c->dev = isn_cm_dev_for(&c->id.route.addr.src_addr, false);
 	if (c->dev) {
 		c->id.verbs = c->dev->verbs;
 		c->id.pd = c->dev->pd;

@@ -177,7 +177,7 @@ out:
 	return ret;
 }
 
-struct isn_cm_dev *isn_cm_dev_for(const struct sockaddr *addr)
+struct isn_cm_dev *isn_cm_dev_for(const struct sockaddr *addr, bool bind)
 {
 	struct isn_cm_dev *d, *first = NULL;
 	uint32_t v4 = addr ? addr_v4(addr) : 0;
@@ -199,9 +199,11 @@ struct isn_cm_dev *isn_cm_dev_for(const struct sockaddr *addr)
 			goto found;
 	}
 	d = first;
+	/* a bind needs an address of ours; a destination on the fake
+	 * fabric (one subnet) is reached through the first device */
 	if (addr && !isn_cm_addr_any(addr) && !isn_cm_addr_loopback(addr) &&
-	    strcmp(isn_g.ops.name, "fake"))
-		d = NULL; /* the real backend: not an address of ours */
+	    (bind || strcmp(isn_g.ops.name, "fake")))
+		d = NULL;
 	if (!d) {
 		errno = EADDRNOTAVAIL;
 		return NULL;

@@ -176,7 +176,7 @@ static int bind_addr(struct isn_cm_id *cid, const struct sockaddr *addr)
 	if (cid->state != CM_IDLE)
 		return EINVAL;
 	if (!isn_cm_addr_any(addr)) {
-		cid->dev = isn_cm_dev_for(addr);
+		cid->dev = isn_cm_dev_for(addr, true);
 		if (!cid->dev)
 			return errno;
 		cid->id.verbs = cid->dev->verbs;
@@ -264,7 +264,7 @@ static int cm_resolve_addr(struct rdma_cm_id *id, struct sockaddr *src_addr,
 		return fail(EINVAL);
 	memcpy(&id->route.addr.dst_storage, dst_addr, dlen);
 	if (!cid->dev)
-		cid->dev = isn_cm_dev_for(dst_addr);
+		cid->dev = isn_cm_dev_for(dst_addr, false);
 	if (!cid->dev) {
 		queue_simple(cid, RDMA_CM_EVENT_ADDR_ERROR, -errno);
 		return CM_WAIT;

@@ -121,6 +121,12 @@ P=$((P + 1))
 cm_pair "a peer exits connected: DISCONNECTED" $P "$API exit-server $P" \
 	"$API exit-peer $P" "PASSED"
 
+# fake0's address from IBSNAP_FAKE_ADDR
+P=$((P + 1))
+CM_ENV=IBSNAP_FAKE_ADDR=10.77.0.1 cm_pair "rping on IBSNAP_FAKE_ADDR=10.77.0.1" \
+	$P "rping -s -a 10.77.0.1 -p $P -C 10" \
+	"rping -c -a 10.77.0.1 -p $P -C 10 -v" "ping data: rdma-ping-9:"
+
 # errors as librdmacm gives them
 P=$((P + 1))
 out="$LOGDIR/out"
@@ -132,6 +138,10 @@ timeout -k 5 "$CM_TIMEOUT" "$IBSNAP" run --fake -- rping -c -a 127.0.0.1 \
 	-p $P -C 1 >"$out" 2>&1
 [[ $? -ne 0 ]] && grep -q "RDMA_CM_EVENT_REJECTED, error 8" "$out"
 ok "rping to nobody fails with REJECTED" $? "$out"
+timeout -k 5 "$CM_TIMEOUT" "$IBSNAP" run --fake -- rping -s -a 10.77.0.2 \
+	-p $P -C 1 >"$out" 2>&1
+[[ $? -ne 0 ]] && grep -q "rdma_bind_addr: Cannot assign requested address" "$out"
+ok "binding an address no device has: EADDRNOTAVAIL" $? "$out"
 
 # rsockets cannot run over the shim's ids: a clear failure
 for prog in rstream riostream; do
@@ -180,10 +190,11 @@ cm_ckpt() {
 	wait $cpid || rc=$?
 	wait $spid || rc=$((rc | $?))
 	# CK_MIN: a program that ends while a checkpoint runs makes that one
-	# fail ("left the job", its agent "was lost"); any other failure counts
+	# fail ("left the job", "lost its connection", its agent "was lost");
+	# any other failure counts
 	[[ $n -ge ${CK_MIN:-$k} ]] || rc=$((rc | 64))
 	grep "^checkpoint .* failed" "$LOGDIR/ck.log" |
-		grep -qv "left the job\|agent .* was lost" &&
+		grep -qv "left the job\|lost its connection\|agent .* was lost" &&
 		rc=$((rc | 64))
 	[[ -z $swant ]] || grep -q -- "$swant" "$LOGDIR/srv.log" || rc=$((rc | 32))
 	[[ -z $cwant ]] || grep -q -- "$cwant" "$LOGDIR/cli.log" || rc=$((rc | 32))
