@@ -52,6 +52,9 @@ static int coordinate(const char *argv0)
 	int k = 0, nreinc = 0, ret = 0, p;
 	double end;
 
+	/* a rank that dies makes our next write fail (EPIPE), not kill us:
+	 * its exit status and output are reported below */
+	signal(SIGPIPE, SIG_IGN);
 	if (!mkdtemp(dir) || cd_start(&c, 2, argv0, dir)) {
 		fprintf(stderr, "cannot start the ranks\n");
 		cd_kill(&c);
