@@ -20,7 +20,7 @@ endif
 # Debian packages the build, the tests and the benchmarks use.
 DEB_PKGS := gcc make pkg-config rdma-core ibverbs-providers libibverbs-dev \
 	librdmacm-dev ibverbs-utils perftest rdmacm-utils libucx-dev ucx-utils \
-	openmpi-bin libopenmpi-dev \
+	openmpi-bin libopenmpi-dev libfabric-bin \
 	libev-dev libcmocka-dev criu qemu-system-x86 valgrind iproute2
 
 FAKE_SRCS := $(sort $(wildcard fake-hca/*.c))

@@ -127,7 +127,8 @@ if command -v fi_pingpong >/dev/null; then
 	ok "rxe0: fi_pingpong -p verbs -e msg -c (libfabric)" $rc \
 		"$LOGDIR/srv.log" "$LOGDIR/cli.log"
 else
-	echo "skip fi_pingpong (libfabric-bin is not installed)"
+	# make deps installs it: its absence is a failure, never a skip
+	ok "rxe0: fi_pingpong (libfabric-bin is not installed: make deps)" 127
 fi
 
 # rping checkpointed in place (no dump) K times while it runs
