@@ -132,13 +132,13 @@ IBSNAP_TEST_REMAP=1 \
 export UCX_KEEPALIVE_INTERVAL=1s
 EXPECT_FAIL=1 IBSNAP_UCX_UD_TIMEOUT=1s \
 	ckjob "ud_verbs, dump held 3 s, UCX_UD_TIMEOUT=1s: endpoints time out" \
-	$UD ud_verbs 0 3 -t tag_lat -n $((N * 3)) -s 64
+	$UD ud_verbs 0 3 -t tag_lat -n $N -s 64
 grep -q "unhandled timeout error" "$LOGDIR/cli.log" "$LOGDIR/srv.log"
 ok "  ... as UD's endpoint timeout" $? "$LOGDIR/cli.log"
 ckjob "ud_verbs, dump held 3 s, keepalive 1 s" $UD ud_verbs 0 3 \
-	-t tag_lat -n $((N * 3)) -s 64
+	-t tag_lat -n $N -s 64
 grep -q "UCX_UD_TIMEOUT=10m" "$LOGDIR/cli.log"
 ok "  ... ibsnap run set UCX_UD_TIMEOUT=10m" $? "$LOGDIR/cli.log"
 ckjob "rc_verbs, dump held 3 s, keepalive 1 s" $RC rc_verbs 0 3 \
-	-t tag_lat -n $((N * 3)) -s 64
+	-t tag_lat -n $N -s 64
 finish
