@@ -29,6 +29,12 @@ static void ck_usage(FILE *out)
 	      "time.\n"
 	      "\n"
 	      "  --dir DIR          where the images go\n"
+	      "  --stage FAST       dump into FAST/HOST/ first (tmpfs, local "
+	      "disk): the\n"
+	      "                     job resumes once that is written; each "
+	      "host then\n"
+	      "                     copies its image to DIR/HOST/ in the "
+	      "background\n"
 	      "  --job NAME         the job (default: the only one)\n"
 	      "  --coord HOST:PORT  coordinator (default $IBSNAP_COORD, else "
 	      "the\n"
@@ -40,12 +46,15 @@ static void ck_usage(FILE *out)
 	      "\n"
 	      "Exit status: 0 done, 1 failed (the job goes on), 2 usage, 3 "
 	      "CRIU\n"
-	      "cannot run here: the cycle was done without an image.\n",
+	      "cannot run here: the cycle was done without an image.\n"
+	      "The downtime is the time from quiesce to the end of resume: "
+	      "the\n"
+	      "job made no progress.\n",
 	      out);
 }
 
 struct ck_opts {
-	const char *coord, *job, *dir;
+	const char *coord, *job, *dir, *stage;
 	bool stop, no_dump;
 };
 
@@ -62,6 +71,8 @@ static int parse(int argc, char **argv, struct ck_opts *o)
 			o->no_dump = true;
 		else if (!strcmp(a, "--dir") && i + 1 < argc)
 			o->dir = argv[++i];
+		else if (!strcmp(a, "--stage") && i + 1 < argc)
+			o->stage = argv[++i];
 		else if (!strcmp(a, "--job") && i + 1 < argc)
 			o->job = argv[++i];
 		else if (!strcmp(a, "--coord") && i + 1 < argc)
@@ -106,9 +117,15 @@ static void print_progress(const struct isn_m_ckpt_progress *m, bool *rb,
 	fflush(stdout);
 }
 
-/* Print progress until CKPT_END; its status (0 or -errno). */
+/*
+ * Print progress until CKPT_END; its status (0 or -errno).  The steps'
+ * times add up to the downtime (the daemon starts a step when the last one
+ * ends), printed once the job resumed.
+ */
 static int follow(int fd, bool no_dump)
 {
+	uint64_t down = 0;
+	bool resumed = false;
 	union {
 		struct isn_m_ckpt_progress p;
 		struct isn_m_ckpt_end end;
@@ -132,7 +149,12 @@ static int follow(int fd, bool no_dump)
 		}
 		if (h.type == ISN_MSG_CKPT_PROGRESS) {
 			print_progress(&m.p, &rollback, no_dump);
+			if (!m.p.status)
+				down += m.p.usec;
+			resumed |= !m.p.status && m.p.phase == ISN_PHASE_RESUME;
 		} else if (h.type == ISN_MSG_CKPT_END) {
+			if (resumed)
+				printf("downtime %.3f ms\n", down / 1000.);
 			printf("%s (%.1f ms)\n", m.end.text,
 			       m.end.usec / 1000.);
 			ret = m.end.status;
@@ -177,6 +199,20 @@ int isn_cmd_checkpoint(int argc, char **argv)
 		fprintf(stderr, "ibsnap checkpoint: %s: %s\n", o.dir,
 			strerror(-ret));
 		return 1;
+	}
+	if (!o.no_dump && o.stage) {
+		ret = abs_dir(o.stage, m.stage, sizeof(m.stage));
+		if (ret) {
+			fprintf(stderr, "ibsnap checkpoint: %s: %s\n", o.stage,
+				strerror(-ret));
+			return 1;
+		}
+		if (!strcmp(m.stage, m.dir)) {
+			fprintf(stderr, "ibsnap checkpoint: --stage and --dir "
+					"are one directory\n");
+			return 2;
+		}
+		m.ext = ISN_EXT_1;
 	}
 	if (isn_coord_addr(o.coord, &a))
 		return 2;

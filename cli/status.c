@@ -42,7 +42,13 @@ static void job_table(const struct isn_m_status_job *j)
 		strftime(when, sizeof(when), "%F %T", &tm);
 	printf("job %s: %u processes, %u agents, %s\n", j->job, j->nprocs,
 	       j->nagents, j->phase ? isn_phase_name(j->phase) : "running");
-	if (j->last_time)
+	if (j->last_time && j->last_downtime)
+		printf("  last checkpoint: %u at %s, %s (%.1f ms, downtime "
+		       "%.1f ms)%s%s\n",
+		       j->ckpt, when, j->last_status ? "FAILED" : "ok",
+		       j->last_usec / 1000., j->last_downtime / 1000.,
+		       j->last_dir[0] ? " in " : "", j->last_dir);
+	else if (j->last_time)
 		printf("  last checkpoint: %u at %s, %s (%.1f ms)%s%s\n",
 		       j->ckpt, when, j->last_status ? "FAILED" : "ok",
 		       j->last_usec / 1000., j->last_dir[0] ? " in " : "",
@@ -63,10 +69,16 @@ static void job_json(const struct isn_m_status_job *j, bool first)
 	printf(",\"checkpoint\":%u,\"last\":", j->ckpt);
 	if (j->last_time) {
 		printf("{\"id\":%u,\"status\":%d,\"time\":%llu,\"usec\":%llu,"
-		       "\"dir\":",
+		       "\"downtime_usec\":",
 		       j->ckpt, j->last_status,
 		       (unsigned long long)j->last_time,
 		       (unsigned long long)j->last_usec);
+		/* null: the job did not resume (--stop), or an old daemon */
+		if (j->last_downtime)
+			printf("%llu", (unsigned long long)j->last_downtime);
+		else
+			printf("null");
+		printf(",\"dir\":");
 		json_str(j->last_dir);
 		printf(",\"text\":");
 		json_str(j->last_text);
@@ -179,6 +191,7 @@ int isn_cmd_status(int argc, char **argv)
 	isn_strlcpy(m.job, job ? job : "", sizeof(m.job));
 	if (isn_env_token(m.token))
 		m.flags |= ISN_ST_TOKEN;
+	m.flags |= ISN_ST_EXT; /* the downtime */
 	ret = isn_send_msg(fd, ISN_MSG_STATUS_REQ, &m);
 	if (!ret)
 		ret = show(fd, json);

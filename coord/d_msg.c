@@ -208,7 +208,7 @@ static struct isn_job *ctl_job(struct isn_conn *c, const char *name,
 	return j;
 }
 
-static void status_job(struct isn_conn *c, struct isn_job *j)
+static void status_job(struct isn_conn *c, struct isn_job *j, bool ext)
 {
 	struct isn_m_status_job m = { 0 };
 	struct isn_m_status_proc pm;
@@ -225,6 +225,10 @@ static void status_job(struct isn_conn *c, struct isn_job *j)
 	m.last_usec = j->last_usec;
 	isn_strlcpy(m.last_dir, j->last_dir, sizeof(m.last_dir));
 	isn_strlcpy(m.last_text, j->last_text, sizeof(m.last_text));
+	if (ext) { /* only to those that read it */
+		m.ext = ISN_EXT_1;
+		m.last_downtime = j->last_downtime;
+	}
 	isn_conn_send(c, ISN_MSG_STATUS_JOB, &m);
 	for (r = 0; r < j->nslots; r++) {
 		if (!(p = j->procs[r]))
@@ -251,11 +255,11 @@ static void on_status(struct isn_conn *c, const struct isn_m_status_req *m)
 		j = ctl_job(c, m->job, m->token, m->flags & ISN_ST_TOKEN);
 		if (!j)
 			return;
-		status_job(c, j);
+		status_job(c, j, m->flags & ISN_ST_EXT);
 		e.njobs = 1;
 	} else {
 		for (j = c->d->jobs; j; j = j->next, e.njobs++)
-			status_job(c, j);
+			status_job(c, j, m->flags & ISN_ST_EXT);
 	}
 	isn_conn_send(c, ISN_MSG_STATUS_END, &e);
 }

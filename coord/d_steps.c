@@ -9,7 +9,7 @@
 #include "daemon.h"
 #include "net.h"
 
-static void step_enter(struct isn_ckpt *ck, enum isn_step s);
+static void step_enter(struct isn_ckpt *ck, enum isn_step s, uint64_t now);
 
 bool isn_ck_stopping(const struct isn_ckpt *ck)
 {
@@ -65,6 +65,11 @@ static void end_text(struct isn_ckpt *ck, char *out, size_t len)
 	else if (ck->flags & ISN_CK_NO_DUMP)
 		snprintf(out, len, "%s %u done (no dump)%s", what, ck->id,
 			 stop);
+	else if (ck->stage[0])
+		snprintf(out, len,
+			 "%s %u written to %.200s, copied to %.200s in the "
+			 "background%s",
+			 what, ck->id, ck->stage, ck->dir, stop);
 	else
 		snprintf(out, len, "%s %u written to %.400s%s", what, ck->id,
 			 ck->dir, stop);
@@ -86,6 +91,7 @@ static void ck_end(struct isn_ckpt *ck)
 	j->last_status = m.status;
 	j->last_time = (uint64_t)time(NULL);
 	j->last_usec = m.usec;
+	j->last_downtime = ck->downtime;
 	isn_strlcpy(j->last_dir, ck->committed ? ck->dir : "",
 		    sizeof(j->last_dir));
 	isn_strlcpy(j->last_text, m.text, sizeof(j->last_text));
@@ -117,6 +123,7 @@ static void ck_end(struct isn_ckpt *ck)
 void isn_ck_check(struct isn_ckpt *ck)
 {
 	enum isn_step next;
+	uint64_t now;
 	bool done;
 
 	switch (ck->step) {
@@ -134,12 +141,17 @@ void isn_ck_check(struct isn_ckpt *ck)
 	}
 	if (!done)
 		return;
-	isn_ck_progress(ck, 0, isn_now_us() - ck->t_step, "");
+	/* one clock reading ends a step and starts the next: the steps'
+	 * times add up to the downtime exactly */
+	now = isn_now_us();
+	isn_ck_progress(ck, 0, now - ck->t_step, "");
+	if (ck->step == ISN_ST_RESUME && !ck->restore)
+		ck->downtime = now - ck->t_quiesce;
 	next = next_step(ck);
 	if (next == ISN_ST_DONE)
 		ck_end(ck);
 	else
-		step_enter(ck, next);
+		step_enter(ck, next, now);
 }
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
@@ -228,13 +240,13 @@ static void send_wake(struct isn_ckpt *ck, uint32_t flags)
 	free(ranks);
 }
 
-static void step_enter(struct isn_ckpt *ck, enum isn_step s)
+static void step_enter(struct isn_ckpt *ck, enum isn_step s, uint64_t now)
 {
 	uint32_t flags;
 
 	ck->step = s;
 	ck->seq++;
-	ck->t_step = isn_now_us();
+	ck->t_step = now;
 	timer_restart(ck);
 	isn_d_dbg(ck->job->d, "job '%s': checkpoint %u: %s%s", ck->job->name,
 		  ck->id, isn_ck_step_name(s), ck->failed ? " (rollback)" : "");
@@ -328,6 +340,10 @@ static void send_begin(struct isn_ckpt *ck, struct isn_agent *a)
 	}
 	m.nranks = j->nprocs;
 	isn_strlcpy(m.dir, ck->dir, sizeof(m.dir));
+	if (ck->stage[0]) {
+		m.ext = ISN_EXT_1;
+		isn_strlcpy(m.stage, ck->stage, sizeof(m.stage));
+	}
 	m.clients = (struct isn_u32s){ .n = 3 * n, .v = cl };
 	m.inos = (struct isn_u32s){ .n = 2 * n, .v = ino };
 	if (cl && ino)
@@ -355,6 +371,10 @@ static int start_check(struct isn_conn *c, struct isn_job *j,
 		return isn_conn_error(c, -EINVAL,
 				      "a checkpoint needs an absolute "
 				      "directory (--dir), or --no-dump");
+	if (dump && m->stage[0] && m->stage[0] != '/')
+		return isn_conn_error(c, -EINVAL,
+				      "the stage (--stage) must be an "
+				      "absolute directory");
 	if ((dump || (m->flags & ISN_CK_STOP)) && !j->nagents)
 		return isn_conn_error(c, -EINVAL,
 				      "job '%s' has no host agent (it was not "
@@ -396,6 +416,8 @@ void isn_ck_start(struct isn_conn *c, struct isn_job *j,
 	ck->id = ++j->epoch;
 	ck->flags = m->flags & (ISN_CK_NO_DUMP | ISN_CK_STOP);
 	isn_strlcpy(ck->dir, m->dir, sizeof(ck->dir));
+	if (!(ck->flags & ISN_CK_NO_DUMP))
+		isn_strlcpy(ck->stage, m->stage, sizeof(ck->stage));
 	ck->ctl = c;
 	c->kind = ISN_CONN_CTL;
 	c->ctl_job = j;
@@ -407,14 +429,17 @@ void isn_ck_start(struct isn_conn *c, struct isn_job *j,
 		j->procs[r]->acked_seq = j->procs[r]->put_seq = 0;
 	}
 	j->ck = ck;
-	isn_d_log(j->d, "job '%s': checkpoint %u: %u processes, %u agents%s%s",
+	isn_d_log(j->d,
+		  "job '%s': checkpoint %u: %u processes, %u agents%s%s%s%s",
 		  j->name, ck->id, j->nprocs, j->nagents,
 		  ck->flags & ISN_CK_NO_DUMP ? ", no dump" : "",
-		  ck->flags & ISN_CK_STOP ? ", stop" : "");
+		  ck->flags & ISN_CK_STOP ? ", stop" : "",
+		  ck->stage[0] ? ", staged in " : "", ck->stage);
 	for (a = j->agents; a; a = a->next)
 		if (a->conn && !a->exited)
 			send_begin(ck, a);
-	step_enter(ck, ISN_ST_QUIESCE);
+	ck->t_quiesce = isn_now_us();
+	step_enter(ck, ISN_ST_QUIESCE, ck->t_quiesce);
 }
 
 int isn_ck_restore_open(struct isn_job *j, const struct isn_m_job_open *m)

@@ -109,6 +109,7 @@ struct isn_ckpt {
 	struct isn_job *job;
 	uint32_t id, flags;
 	char dir[ISN_PATH_MAX];
+	char stage[ISN_PATH_MAX]; /* the fast tier, or "" */
 	enum isn_step step;
 	uint32_t seq;
 	/* counted barriers */
@@ -123,6 +124,7 @@ struct isn_ckpt {
 	char why[ISN_TEXT_MAX];
 	struct isn_conn *ctl;
 	uint64_t t0, t_step;
+	uint64_t t_quiesce, downtime; /* quiesce start; to resume's end */
 	double timeout_s;
 	ev_timer timer;
 };
@@ -143,6 +145,7 @@ struct isn_job {
 	uint32_t last_id;
 	int32_t last_status;
 	uint64_t last_time, last_usec;
+	uint64_t last_downtime; /* usec, 0: the job did not resume */
 	char last_dir[ISN_PATH_MAX];
 	char last_text[ISN_TEXT_MAX];
 };

@@ -92,6 +92,19 @@ enum isn_msg_type {
 
 /* STATUS_REQ.flags */
 #define ISN_ST_TOKEN 0x1
+#define ISN_ST_EXT 0x2 /* the asker reads STATUS_JOB's extension */
+
+/*
+ * Extensions.  A message may end in an optional tail: u16 level, u32 tail
+ * length, then the tail's fields.  The sender includes it only when its
+ * struct's .ext is non-zero (a level); a payload without it decodes with
+ * .ext = 0 and the tail's fields zeroed, and a reader skips the bytes of
+ * fields a newer level appended.  So fields are added to a message without
+ * a new protocol version: a new reader accepts an old sender's message and
+ * a new sender sends the tail only to those that can read it (a flag in
+ * their request) or when a new feature needs it.
+ */
+#define ISN_EXT_1 1
 
 struct isn_hdr {
 	uint32_t magic;
@@ -204,6 +217,9 @@ struct isn_m_ckpt_begin {
 	char dir[ISN_PATH_MAX];
 	struct isn_u32s clients;
 	struct isn_u32s inos; /* wake pipe inodes, (lo, hi) pairs */
+	/* extension 1: staged checkpoints */
+	uint16_t ext;
+	char stage[ISN_PATH_MAX]; /* dump here, then copy to dir ("": none) */
 };
 
 struct isn_m_dump {
@@ -242,6 +258,9 @@ struct isn_m_ckpt_start {
 	uint8_t token[ISN_TOKEN_LEN];
 	uint32_t flags;
 	char dir[ISN_PATH_MAX];
+	/* extension 1: staged checkpoints */
+	uint16_t ext;
+	char stage[ISN_PATH_MAX]; /* the fast tier (see CKPT_BEGIN) */
 };
 
 struct isn_m_ckpt_progress {
@@ -276,6 +295,9 @@ struct isn_m_status_job {
 	uint64_t last_usec;
 	char last_dir[ISN_PATH_MAX];
 	char last_text[ISN_TEXT_MAX];
+	/* extension 1 (asked for with ISN_ST_EXT) */
+	uint16_t ext;
+	uint64_t last_downtime; /* usec from quiesce to resume; 0: none */
 };
 
 struct isn_m_status_proc {

@@ -10,7 +10,17 @@
 
 #include "proto.h"
 
-enum fkind { F_U16, F_U32, F_U64, F_I32, F_STR, F_TOKEN, F_BYTES, F_U32S };
+enum fkind {
+	F_U16,
+	F_U32,
+	F_U64,
+	F_I32,
+	F_STR,
+	F_TOKEN,
+	F_BYTES,
+	F_U32S,
+	F_EXT, /* the optional tail starts here (a u16 level in the struct) */
+};
 
 struct field {
 	enum fkind kind;
@@ -55,6 +65,10 @@ struct msg_desc {
 #define U32S(T, m)                        \
 	{                                 \
 		F_U32S, offsetof(T, m), 0 \
+	}
+#define EXT(T, m)                        \
+	{                                \
+		F_EXT, offsetof(T, m), 0 \
 	}
 
 static const struct field f_error[] = {
@@ -139,6 +153,8 @@ static const struct field f_ckpt_begin[] = {
 	STR(struct isn_m_ckpt_begin, dir),
 	U32S(struct isn_m_ckpt_begin, clients),
 	U32S(struct isn_m_ckpt_begin, inos),
+	EXT(struct isn_m_ckpt_begin, ext),
+	STR(struct isn_m_ckpt_begin, stage),
 };
 
 static const struct field f_dump[] = {
@@ -177,6 +193,8 @@ static const struct field f_ckpt_start[] = {
 	TOKEN(struct isn_m_ckpt_start, token),
 	U32(struct isn_m_ckpt_start, flags),
 	STR(struct isn_m_ckpt_start, dir),
+	EXT(struct isn_m_ckpt_start, ext),
+	STR(struct isn_m_ckpt_start, stage),
 };
 
 static const struct field f_ckpt_progress[] = {
@@ -211,6 +229,8 @@ static const struct field f_status_job[] = {
 	U64(struct isn_m_status_job, last_usec),
 	STR(struct isn_m_status_job, last_dir),
 	STR(struct isn_m_status_job, last_text),
+	EXT(struct isn_m_status_job, ext),
+	U64(struct isn_m_status_job, last_downtime),
 };
 
 static const struct field f_status_proc[] = {
@@ -328,19 +348,42 @@ static void put_field(struct isn_wbuf *w, const struct field *f,
 		for (i = 0; i < a->n; i++)
 			isn_put_u32(w, a->v[i]);
 		break;
+	case F_EXT: /* isn_msg_encode's */
+		break;
 	}
 }
 
 int isn_msg_encode(struct isn_wbuf *w, uint16_t type, const void *msg)
 {
 	const struct msg_desc *d = desc_of(type);
-	size_t at, i;
+	size_t at, i, tail = 0;
+	uint16_t level;
 
 	if (!d)
 		return -EINVAL;
 	at = isn_msg_begin(w, type);
-	for (i = 0; i < d->nfields; i++)
-		put_field(w, &d->fields[i], msg);
+	for (i = 0; i < d->nfields; i++) {
+		const struct field *f = &d->fields[i];
+
+		if (f->kind != F_EXT) {
+			put_field(w, f, msg);
+			continue;
+		}
+		level = *(const uint16_t *)((const char *)msg + f->off);
+		if (!level)
+			break; /* no tail: the message as before extensions */
+		isn_put_u16(w, level);
+		tail = w->len;
+		isn_put_u32(w, 0); /* the tail's length, set below */
+	}
+	if (tail && !w->err) {
+		uint32_t n = (uint32_t)(w->len - tail - 4);
+
+		w->p[tail] = (uint8_t)n;
+		w->p[tail + 1] = (uint8_t)(n >> 8);
+		w->p[tail + 2] = (uint8_t)(n >> 16);
+		w->p[tail + 3] = (uint8_t)(n >> 24);
+	}
 	return isn_msg_end(w, at);
 }
 
@@ -391,7 +434,74 @@ static void get_field(struct isn_rbuf *r, const struct field *f, char *base)
 			r->err = -EPROTO;
 		a->raw = isn_get_mem(r, 4 * (size_t)a->n);
 		break;
+	case F_EXT: /* get_tail's */
+		break;
 	}
+}
+
+/* A field the sender did not send (an older sender): zero. */
+static void zero_field(const struct field *f, char *base)
+{
+	void *p = base + f->off;
+
+	switch (f->kind) {
+	case F_U16:
+	case F_EXT:
+		*(uint16_t *)p = 0;
+		break;
+	case F_U32:
+	case F_I32:
+		*(uint32_t *)p = 0;
+		break;
+	case F_U64:
+		*(uint64_t *)p = 0;
+		break;
+	case F_STR:
+		*(char *)p = '\0';
+		break;
+	case F_TOKEN:
+		memset(p, 0, ISN_TOKEN_LEN);
+		break;
+	case F_BYTES:
+		*(struct isn_bytes *)p = (struct isn_bytes){ 0 };
+		break;
+	case F_U32S:
+		*(struct isn_u32s *)p = (struct isn_u32s){ 0 };
+		break;
+	}
+}
+
+/*
+ * The optional tail at field @i (F_EXT): absent, or u16 level, u32 length
+ * and fields; fields past its end are zeroed (an older level), bytes past
+ * the fields this side knows are skipped (a newer level).
+ */
+static void get_tail(struct isn_rbuf *r, const struct msg_desc *d, size_t i,
+		     char *base)
+{
+	uint16_t *level = (uint16_t *)(base + d->fields[i].off);
+	struct isn_rbuf t = { 0 };
+	uint32_t len;
+
+	*level = 0;
+	if (r->off < r->len) {
+		*level = isn_get_u16(r);
+		len = isn_get_u32(r);
+		if (r->err || !*level || len > r->len - r->off) {
+			r->err = -EPROTO;
+			return;
+		}
+		t = (struct isn_rbuf){ .p = r->p + r->off, .len = len };
+		r->off += len;
+	}
+	for (i++; i < d->nfields && !t.err; i++) {
+		if (t.off == t.len)
+			zero_field(&d->fields[i], base);
+		else
+			get_field(&t, &d->fields[i], base);
+	}
+	if (t.err)
+		r->err = -EPROTO;
 }
 
 int isn_msg_decode(uint16_t type, const void *payload, uint32_t len, void *msg)
@@ -402,8 +512,13 @@ int isn_msg_decode(uint16_t type, const void *payload, uint32_t len, void *msg)
 
 	if (!d)
 		return -EINVAL;
-	for (i = 0; i < d->nfields && !r.err; i++)
+	for (i = 0; i < d->nfields && !r.err; i++) {
+		if (d->fields[i].kind == F_EXT) {
+			get_tail(&r, d, i, msg);
+			break;
+		}
 		get_field(&r, &d->fields[i], msg);
+	}
 	if (!r.err && r.off != r.len)
 		r.err = -EPROTO; /* trailing bytes */
 	return r.err ? -EPROTO : 0;

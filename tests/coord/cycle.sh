@@ -21,6 +21,16 @@ for ph in quiesce drain release dump rejoin rebuild resume; do
 	grep -q "^  $ph " "$T/ck1" || break
 done
 ok "it prints every phase's time" $? "$T/ck1"
+# the downtime is quiesce to resume: the sum of the steps' times (the
+# no-dump step's few µs are not printed)
+awk '/^  (quiesce|drain|release|dump|rejoin|rebuild|resume) / && $3 == "ms" { s += $2 }
+     /^downtime [0-9.]+ ms$/ { d = $2; n++ }
+     END { exit !(n == 1 && d > 0 && d - s < 0.5 && s - d < 0.01) }' "$T/ck1"
+ok "then the downtime, the sum of the phase times" $? "$T/ck1"
+"$IBSNAP" status --job cyc >"$T/st1" 2>&1 &&
+	grep -q "last checkpoint: 1 at .*, ok (.* ms, downtime [0-9.]* ms)" "$T/st1" &&
+	"$IBSNAP" status --job cyc --json | grep -q '"downtime_usec":[1-9][0-9]*,'
+ok "ibsnap status shows the last downtime (table and JSON)" $? "$T/st1"
 all_logs "$P" "drain ok n=$N" $N && all_logs "$P" "rebuild ok n=$N" $N
 ok "every process got all $N blobs intact, twice" $? "$T/ck1"
 [[ $(phases "$P") == *"$N quiesce drain ok n=$N inc=0 release rebuild ok n=$N inc=0 resume "* ]]
@@ -64,7 +74,7 @@ rc=$?
 wait "$JOB_PID"
 jrc=$?
 [[ $rc -eq 0 && $jrc -eq 137 ]] && grep -q "the job was stopped" "$T/ck5" &&
-	grep -q '^ckpt=5$' "$TD/ibsnap.meta"
+	grep -q '^ckpt=5$' "$TD/ibsnap.meta" && ! grep -q '^downtime' "$T/ck5"
 ok "--stop writes the image and ends the job" $? "$T/ck5" "$P/run.out"
 wait_for 100 eval '[[ $(procs cyc) -eq 0 ]]'
 ok "the stopped job is gone from the coordinator" $?

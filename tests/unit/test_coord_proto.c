@@ -109,6 +109,111 @@ static void test_truncated_and_trailing(void **state)
 	isn_wbuf_free(&w);
 }
 
+/* STATUS_JOB with and without its extension: old and new readers agree. */
+static void test_ext_tail(void **state)
+{
+	struct isn_m_status_job m = { .nprocs = 2, .last_usec = 5000 };
+	struct isn_m_status_job out;
+	struct isn_wbuf w, w2;
+	size_t old_len, len, cut;
+	uint8_t *p;
+
+	(void)state;
+	strcpy(m.job, "j");
+	strcpy(m.last_text, "done");
+	/* level 0: the message as before the extension, nothing more */
+	encode(&w, ISN_MSG_STATUS_JOB, &m);
+	old_len = w.len - ISN_HDR_LEN;
+	assert_int_equal(old_len,
+			 2 + 1 + 4 + 4 + 2 + 4 + 4 + 8 + 8 + 2 + 2 + 4);
+	memset(&out, 0xa5, sizeof(out));
+	assert_int_equal(isn_msg_decode(ISN_MSG_STATUS_JOB, w.p + ISN_HDR_LEN,
+					(uint32_t)old_len, &out),
+			 0);
+	assert_int_equal(out.ext, 0);
+	assert_true(out.last_downtime == 0);
+	assert_string_equal(out.last_text, "done");
+	/* level 1: u16 level, u32 length, the downtime */
+	m.ext = ISN_EXT_1;
+	m.last_downtime = 0x123456789ull;
+	encode(&w2, ISN_MSG_STATUS_JOB, &m);
+	len = w2.len - ISN_HDR_LEN;
+	assert_int_equal(len, old_len + 2 + 4 + 8);
+	assert_memory_equal(w.p + ISN_HDR_LEN, w2.p + ISN_HDR_LEN, old_len);
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(isn_msg_decode(ISN_MSG_STATUS_JOB, w2.p + ISN_HDR_LEN,
+					(uint32_t)len, &out),
+			 0);
+	assert_int_equal(out.ext, ISN_EXT_1);
+	assert_true(out.last_downtime == 0x123456789ull);
+	assert_int_equal(out.nprocs, 2);
+	/* cut inside the tail, or a tail claiming more than there is */
+	for (cut = old_len + 1; cut < len; cut++)
+		assert_int_equal(isn_msg_decode(ISN_MSG_STATUS_JOB,
+						w2.p + ISN_HDR_LEN,
+						(uint32_t)cut, &out),
+				 -EPROTO);
+	/* a newer sender's longer tail: the known fields, the rest skipped */
+	p = calloc(1, len + 3);
+	memcpy(p, w2.p + ISN_HDR_LEN, len);
+	p[old_len + 2] = 8 + 3; /* tail length */
+	p[old_len] = 2; /* level 2 */
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(isn_msg_decode(ISN_MSG_STATUS_JOB, p,
+					(uint32_t)len + 3, &out),
+			 0);
+	assert_int_equal(out.ext, 2);
+	assert_true(out.last_downtime == 0x123456789ull);
+	/* ... but not bytes after the tail, nor a level 0 tail */
+	p[old_len + 2] = 8;
+	assert_int_equal(isn_msg_decode(ISN_MSG_STATUS_JOB, p,
+					(uint32_t)len + 3, &out),
+			 -EPROTO);
+	p[old_len] = 0;
+	assert_int_equal(isn_msg_decode(ISN_MSG_STATUS_JOB, p, (uint32_t)len,
+					&out),
+			 -EPROTO);
+	/* an older sender's shorter tail (level 1 with no field): zeroed */
+	p[old_len] = 1;
+	p[old_len + 2] = 0;
+	out.last_downtime = 7;
+	assert_int_equal(isn_msg_decode(ISN_MSG_STATUS_JOB, p,
+					(uint32_t)old_len + 6, &out),
+			 0);
+	assert_true(out.last_downtime == 0);
+	free(p);
+	isn_wbuf_free(&w);
+	isn_wbuf_free(&w2);
+}
+
+/* CKPT_START / CKPT_BEGIN carry the stage only in their extension. */
+static void test_ext_stage(void **state)
+{
+	struct isn_m_ckpt_start m = { .flags = ISN_CK_STOP }, out;
+	struct isn_wbuf w;
+
+	(void)state;
+	strcpy(m.dir, "/img");
+	encode(&w, ISN_MSG_CKPT_START, &m);
+	strcpy(out.stage, "junk");
+	assert_int_equal(isn_msg_decode(ISN_MSG_CKPT_START, w.p + ISN_HDR_LEN,
+					(uint32_t)(w.len - ISN_HDR_LEN), &out),
+			 0);
+	assert_int_equal(out.ext, 0);
+	assert_string_equal(out.stage, "");
+	isn_wbuf_free(&w);
+	m.ext = ISN_EXT_1;
+	strcpy(m.stage, "/dev/shm/fast");
+	encode(&w, ISN_MSG_CKPT_START, &m);
+	assert_int_equal(isn_msg_decode(ISN_MSG_CKPT_START, w.p + ISN_HDR_LEN,
+					(uint32_t)(w.len - ISN_HDR_LEN), &out),
+			 0);
+	assert_string_equal(out.dir, "/img");
+	assert_string_equal(out.stage, "/dev/shm/fast");
+	assert_int_equal(out.flags, ISN_CK_STOP);
+	isn_wbuf_free(&w);
+}
+
 static void test_bad_strings(void **state)
 {
 	struct isn_wbuf w = { 0 };
@@ -299,6 +404,8 @@ int main(void)
 		cmocka_unit_test(test_header),
 		cmocka_unit_test(test_register_roundtrip),
 		cmocka_unit_test(test_truncated_and_trailing),
+		cmocka_unit_test(test_ext_tail),
+		cmocka_unit_test(test_ext_stage),
 		cmocka_unit_test(test_bad_strings),
 		cmocka_unit_test(test_u32s),
 		cmocka_unit_test(test_all),
