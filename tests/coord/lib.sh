@@ -22,8 +22,6 @@ export IBSNAP_PIDNS=1
 # join.sh, whose jobs run with --no-pidns
 export ASAN_OPTIONS=detect_leaks=0
 HOST=$(hostname)
-checks=0
-failures=0
 RUN_PIDS=()
 
 cleanup() {
@@ -41,27 +39,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# ok NAME RC [LOG...]: count a check; show the logs of a failure.
-ok() {
-	local name=$1 rc=$2 log
-	shift 2
-	checks=$((checks + 1))
-	if [[ $rc -eq 0 ]]; then
-		echo "ok   $name"
-		return 0
-	fi
-	failures=$((failures + 1))
-	echo "FAIL $name"
-	for log in "$@"; do
-		[[ -f $log || -p $log ]] && tail -25 "$log" | sed 's/^/    /'
-	done
+. "$(dirname "${BASH_SOURCE[0]}")/../checks.sh" # ok, rc, finish
+# a failure shows the daemon's log too
+ok_more() {
 	[[ -f $T/ibsnapd.log ]] && tail -15 "$T/ibsnapd.log" | sed 's/^/    d: /'
-	return 1
-}
-
-finish() {
-	echo "$((checks - failures))/$checks checks passed"
-	[[ $failures -eq 0 ]]
+	return 0
 }
 
 # wait_for TRIES CMD...: run CMD every 0.1 s until it succeeds.

@@ -4,33 +4,7 @@
 # "ok   NAME" or "FAIL NAME (why)", as tests/shim/lib.sh prints them, which
 # tests/lab/tier.sh counts.
 
-checks=0
-failures=0
-
-# ok NAME RC [LOG...]: count a check; show the logs' tails on failure.
-ok() {
-	local name=$1 rc=$2 log
-	shift 2
-	checks=$((checks + 1))
-	if [[ $rc -eq 0 ]]; then
-		echo "ok   $name"
-		return 0
-	fi
-	failures=$((failures + 1))
-	echo "FAIL $name (exit $rc)"
-	for log in "$@"; do
-		[[ -s $log ]] && tail -25 "$log" | sed 's/^/    /'
-	done
-	return 1
-}
-
-# rc CMD...: print CMD's exit status (ok's second argument), whatever it
-# is, without tripping set -e; its output is discarded
-rc() {
-	local s=0
-	"$@" >/dev/null 2>&1 || s=$?
-	echo "$s"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../checks.sh"
 
 # wait_for SECONDS CMD...: until CMD succeeds (polled every 0.2 s)
 wait_for() {
@@ -48,7 +22,3 @@ not() {
 	! "$@"
 }
 
-finish() {
-	echo "$((checks - failures))/$checks checks passed"
-	[[ $failures -eq 0 ]]
-}

@@ -21,8 +21,6 @@ fi
 export IBSNAP_FABRIC
 PAIR_TIMEOUT=${PAIR_TIMEOUT:-120}
 PORT=$((20000 + ($$ * 7) % 20000))
-checks=0
-failures=0
 LOGDIR=$(mktemp -d)
 trap 'rm -rf "$LOGDIR"; [[ -z $fab_owned ]] || rm -rf "$IBSNAP_FABRIC"' EXIT
 
@@ -36,22 +34,8 @@ wait_listen() {
 	return 1
 }
 
-# ok NAME RC LOG...: count a check, show the logs of a failure.
-ok() {
-	local name=$1 rc=$2 log
-	shift 2
-	checks=$((checks + 1))
-	if [[ $rc -eq 0 ]]; then
-		echo "ok   $name"
-		return 0
-	fi
-	failures=$((failures + 1))
-	echo "FAIL $name (exit $rc)"
-	for log in "$@"; do
-		tail -15 "$log" | sed 's/^/    /'
-	done
-	return 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../checks.sh" # ok, rc, finish
+OK_TAIL=15
 
 # pair NAME PORTFLAG "SERVER ARGS" [CLIENT EXTRA ARGS]: run CMD as server
 # with PORTFLAG PORT, then as client to 127.0.0.1; both must exit 0.
@@ -122,7 +106,3 @@ pair_ok() { # as pair, with that retry
 }
 
 # finish: the verdict of the script.
-finish() {
-	echo "$((checks - failures))/$checks checks passed"
-	[[ $failures -eq 0 ]]
-}
