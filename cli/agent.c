@@ -26,6 +26,7 @@ static struct {
 	struct ev_loop *loop;
 	ev_io io;
 	ev_child child;
+	ev_child flush; /* the background copy of a staged image */
 	ev_signal sigs[7];
 	ev_timer retry;
 	double backoff;
@@ -119,7 +120,14 @@ static void on_begin(struct isn_agent_ctx *ax, const struct isn_m_ckpt_begin *m)
 	ax->ckpt = m->ckpt;
 	ax->ck_flags = m->flags;
 	ax->nranks = m->nranks;
-	isn_strlcpy(ax->dir, m->dir, sizeof(ax->dir));
+	/* staged: the dump goes to the stage, a copy to DIR afterwards */
+	if (m->ext && m->stage[0] && !(m->flags & ISN_CK_NO_DUMP)) {
+		isn_strlcpy(ax->dir, m->stage, sizeof(ax->dir));
+		isn_strlcpy(ax->persist, m->dir, sizeof(ax->persist));
+	} else {
+		isn_strlcpy(ax->dir, m->dir, sizeof(ax->dir));
+		ax->persist[0] = '\0';
+	}
 	/* several ibsnap run of a job on one host: an image each */
 	snprintf(ax->hostdir, sizeof(ax->hostdir), "%s/%s", ax->dir, ax->host);
 	snprintf(ax->tree, sizeof(ax->tree), "%016llx",
@@ -171,14 +179,38 @@ static void on_dump(struct isn_agent_ctx *ax, const struct isn_m_dump *m)
 	send_msg(ISN_MSG_DUMP_DONE, &d);
 }
 
+static void flush_cb(struct ev_loop *loop, ev_child *w, int revents)
+{
+	(void)revents;
+	ev_child_stop(loop, w);
+	if (w->rpid == ag.ax->flush_pid)
+		ag.ax->flush_pid = 0;
+}
+
+static void flush_abandon(struct isn_agent_ctx *ax)
+{
+	ev_child_stop(ag.loop, &ag.flush);
+	isn_flush_abandon(ax);
+}
+
 static void on_wake(struct isn_agent_ctx *ax, const struct isn_m_wake *m)
 {
 	struct isn_m_wake_done d = { .ckpt = m->ckpt };
 	uint32_t *ranks, *gone, i, n = 0;
+	bool flush = false;
+	int ret;
 
-	if ((m->flags & ISN_WK_COMMIT) && isn_image_commit(ax))
-		fprintf(stderr, "ibsnap: cannot move %s into place: %m\n",
-			ax->tmp);
+	if (m->flags & ISN_WK_COMMIT) {
+		/* a copy of the older image in the stage: it is replaced */
+		if (ax->persist[0])
+			flush_abandon(ax);
+		ret = isn_image_commit(ax);
+		if (ret)
+			fprintf(stderr,
+				"ibsnap: cannot move %s into place: %s\n",
+				ax->tmp, strerror(-ret));
+		flush = !ret && ax->persist[0];
+	}
 	if (m->flags & ISN_WK_ROLLBACK)
 		isn_image_discard(ax);
 	ranks = calloc(m->ranks.n + 1, sizeof(*ranks));
@@ -196,6 +228,14 @@ static void on_wake(struct isn_agent_ctx *ax, const struct isn_m_wake *m)
 	send_msg(ISN_MSG_WAKE_DONE, &d);
 	free(ranks);
 	free(gone);
+	/* the job goes on (or ends): the copy is not part of the downtime */
+	if (flush && isn_flush_start(ax))
+		fprintf(stderr, "ibsnap: cannot start the copy to %s: %m\n",
+			ax->persist);
+	if (flush && ax->flush_pid > 0) {
+		ev_child_set(&ag.flush, ax->flush_pid, 0);
+		ev_child_start(ag.loop, &ag.flush);
+	}
 }
 
 static void on_progress(struct isn_agent_ctx *ax,
@@ -357,6 +397,7 @@ int isn_agent_loop(struct isn_agent_ctx *ax)
 	ag.loop = ev_default_loop(EVFLAG_AUTO);
 	ev_child_init(&ag.child, child_cb, ax->init_pid, 0);
 	ev_child_start(ag.loop, &ag.child);
+	ev_child_init(&ag.flush, flush_cb, 0, 0);
 	for (i = 0; i < sizeof(pass_sigs) / sizeof(pass_sigs[0]); i++) {
 		ev_signal_init(&ag.sigs[i], sig_cb, pass_sigs[i]);
 		ev_signal_start(ag.loop, &ag.sigs[i]);
@@ -367,6 +408,8 @@ int isn_agent_loop(struct isn_agent_ctx *ax)
 		ev_io_start(ag.loop, &ag.io);
 	signal(SIGPIPE, SIG_IGN);
 	ev_run(ag.loop, 0);
+	/* the job ended (--stop, say): its last image must reach DIR */
+	isn_flush_wait(ax);
 	if (ax->sock >= 0)
 		close(ax->sock);
 	isn_rx_free(&ax->rx);

@@ -3,6 +3,7 @@
 #ifndef IBSNAP_CLI_H
 #define IBSNAP_CLI_H
 
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -68,13 +69,17 @@ struct isn_agent_ctx {
 	/* the checkpoint under way (CKPT_BEGIN) */
 	bool in_ckpt;
 	uint32_t ckpt, ck_flags, nranks;
-	char dir[ISN_PATH_MAX];
+	char dir[ISN_PATH_MAX]; /* where this dump goes (the stage, if any) */
+	char persist[ISN_PATH_MAX]; /* staged: copied here after, or "" */
 	char hostdir[ISN_PATH_MAX + ISN_NAME_MAX + 2]; /* DIR/HOST */
 	char tree[24]; /* this agent's image: DIR/HOST/TREE (its id) */
 	char tmp[ISN_PATH_MAX + ISN_NAME_MAX + 64];
 	uint32_t nclients;
 	uint32_t *clients; /* (rank, pid, wake fd) */
 	uint64_t *inos;
+	/* the background copy of a staged image (stage.c) */
+	pid_t flush_pid;
+	uint32_t flush_ckpt;
 };
 
 /* JOB_OPEN: 0, or -errno (printed); retries while the daemon says so. */
@@ -103,6 +108,35 @@ int isn_criu_restore(struct isn_agent_ctx *ax, const char *treedir, char *why,
 		     size_t len);
 /* Read TREEDIR/ibsnap.meta into @ax; 0 or -errno. */
 int isn_meta_read(struct isn_agent_ctx *ax, const char *treedir);
+void isn_rm_rf(const char *path);
+
+/* ---- staged checkpoints and the manifest (stage.c) ---- */
+
+/* Record TREE's checkpoint @ckpt as @state ("complete", "copying",
+ * "incomplete") in HOSTDIR/.manifest, atomically; 0 or -errno. */
+int isn_manifest_set(const char *hostdir, const char *tree, uint32_t ckpt,
+		     const char *state);
+/* Fork the flusher: copy the image just committed in the stage to
+ * ax->persist/HOST/TREE; 0 or -errno. */
+int isn_flush_start(struct isn_agent_ctx *ax);
+/* Kill a flush still running (a newer image replaces its source). */
+void isn_flush_abandon(struct isn_agent_ctx *ax);
+/* Wait for a flush still running; 0 if it (or none) succeeded. */
+int isn_flush_wait(struct isn_agent_ctx *ax);
+
+struct isn_tree {
+	char path[PATH_MAX];
+	uint32_t ckpt;
+};
+
+/*
+ * The image restart takes: of the trees of TIER/@host whose checkpoint the
+ * tier's manifest calls complete (every tree, without a manifest), those of
+ * the newest checkpoint, from the first of @tiers (fastest first) that has
+ * it.  Their number (0: none); *@tier is its index.
+ */
+int isn_pick_image(const char *const *tiers, int ntiers, const char *host,
+		   struct isn_tree *t, int max, int *tier);
 
 /* ---- TCP connections between trees across a restart (tcplock.c) ---- */
 

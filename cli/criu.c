@@ -143,9 +143,20 @@ static int rm_one(const char *p, const struct stat *st, int type, struct FTW *f)
 	return remove(p) && errno != ENOENT ? -1 : 0;
 }
 
-static void rm_rf(const char *path)
+void isn_rm_rf(const char *path)
 {
 	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The tier's manifest: this tree's checkpoint is complete (stage.c). */
+static int committed(struct isn_agent_ctx *ax)
+{
+	int ret = isn_manifest_set(ax->hostdir, ax->tree, ax->ckpt, "complete");
+
+	if (ret)
+		fprintf(stderr, "ibsnap: %s/.manifest: %s\n", ax->hostdir,
+			strerror(-ret));
+	return 0;
 }
 
 static void stdio_link(int fd, char *out, size_t len)
@@ -267,7 +278,7 @@ int isn_criu_dump(struct isn_agent_ctx *ax, char *why, size_t len)
 	int n = 0, ret, lock;
 	bool found;
 
-	rm_rf(ax->tmp);
+	isn_rm_rf(ax->tmp);
 	ret = isn_mkdir_p(ax->hostdir, 0755);
 	if (!ret && mkdir(ax->tmp, 0700))
 		ret = -errno;
@@ -333,11 +344,11 @@ int isn_image_commit(struct isn_agent_ctx *ax)
 
 	snprintf(final, sizeof(final), "%s/%s", ax->hostdir, ax->tree);
 	if (stat(final, &st))
-		return rename(ax->tmp, final) ? -errno : 0;
+		return rename(ax->tmp, final) ? -errno : committed(ax);
 	/* swap the new image in, then remove the old one */
 	if (!renameat2(AT_FDCWD, ax->tmp, AT_FDCWD, final, RENAME_EXCHANGE)) {
-		rm_rf(ax->tmp);
-		return 0;
+		isn_rm_rf(ax->tmp);
+		return committed(ax);
 	}
 	if (errno != EINVAL && errno != ENOSYS)
 		return -errno;
@@ -348,7 +359,7 @@ int isn_image_commit(struct isn_agent_ctx *ax)
 	 * (it skips hidden names), never a mix of two.
 	 */
 	snprintf(old, sizeof(old), "%s/.%s.old", ax->hostdir, ax->tree);
-	rm_rf(old);
+	isn_rm_rf(old);
 	if (rename(final, old))
 		return -errno;
 	if (rename(ax->tmp, final)) {
@@ -357,8 +368,8 @@ int isn_image_commit(struct isn_agent_ctx *ax)
 		rename(old, final);
 		return err;
 	}
-	rm_rf(old);
-	return 0;
+	isn_rm_rf(old);
+	return committed(ax);
 }
 
 void isn_image_discard(struct isn_agent_ctx *ax)
@@ -374,7 +385,7 @@ void isn_image_discard(struct isn_agent_ctx *ax)
 		 ax->tree);
 	if (!access(log, F_OK))
 		rename(log, keep);
-	rm_rf(ax->tmp);
+	isn_rm_rf(ax->tmp);
 }
 
 /*

@@ -19,57 +19,23 @@
 #include "cli.h"
 #include "wake.h"
 
-struct tree {
-	char path[PATH_MAX];
-	uint32_t ckpt;
-};
-
 static void usage(FILE *out)
 {
-	fputs("usage: ibsnap restart --dir DIR [--coord HOST:PORT]\n"
+	fputs("usage: ibsnap restart --dir DIR [--stage FAST] [--coord "
+	      "HOST:PORT]\n"
+	      "                      [--dry-run]\n"
 	      "\n"
 	      "Restores this host's part of the job checkpointed into DIR "
 	      "(DIR/HOST),\n"
-	      "waits for the job and exits with its status.  Needs CRIU.\n",
+	      "waits for the job and exits with its status.  Needs CRIU.\n"
+	      "With --stage (as given to ibsnap checkpoint), the newest "
+	      "complete\n"
+	      "checkpoint is taken from FAST if FAST has it, else from "
+	      "DIR; a copy\n"
+	      "that was not completed is never taken.  --dry-run prints the "
+	      "trees\n"
+	      "it would restore and exits.\n",
 	      out);
-}
-
-/* The trees of DIR/HOST that hold the newest checkpoint; their number. */
-static int find_trees(const char *hostdir, struct tree *t, int max)
-{
-	struct isn_agent_ctx ax;
-	struct dirent *e;
-	uint32_t newest = 0;
-	int n = 0, i, k;
-	DIR *d = opendir(hostdir);
-
-	while (d && n < max && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		memset(&ax, 0, sizeof(ax));
-		if (snprintf(t[n].path, sizeof(t[n].path), "%s/%s", hostdir,
-			     e->d_name) >= (int)sizeof(t[n].path))
-			continue;
-		if (isn_meta_read(&ax, t[n].path) == 0) {
-			t[n].ckpt = ax.ckpt;
-			newest = ax.ckpt > newest ? ax.ckpt : newest;
-			n++;
-		}
-		free(ax.clients);
-		free(ax.inos);
-	}
-	if (d)
-		closedir(d);
-	for (i = 0, k = 0; i < n; i++) {
-		if (t[i].ckpt == newest)
-			t[k++] = t[i];
-		else
-			fprintf(stderr,
-				"ibsnap restart: %s is of checkpoint %u, "
-				"not %u: left alone\n",
-				t[i].path, t[i].ckpt, newest);
-	}
-	return k;
 }
 
 /* @back: written (and closed) once the tree runs again; -1: none */
@@ -119,16 +85,21 @@ static int restore_tree(const char *treedir, const char *coord, bool quiet,
 
 int isn_cmd_restart(int argc, char **argv)
 {
-	const char *dir = NULL, *coord = NULL;
-	char host[ISN_NAME_MAX], hostdir[PATH_MAX], why[ISN_TEXT_MAX];
-	struct tree t[64];
+	const char *dir = NULL, *coord = NULL, *stage = NULL, *tiers[2];
+	char host[ISN_NAME_MAX], why[ISN_TEXT_MAX];
+	static struct isn_tree t[64];
 	char *paths[64], c;
-	int i, n, status, back[2], ret = 0;
+	int i, n, ntiers = 0, tier, status, back[2], ret = 0;
+	bool dry = false;
 	pid_t pid;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--dir") && i + 1 < argc) {
 			dir = argv[++i];
+		} else if (!strcmp(argv[i], "--stage") && i + 1 < argc) {
+			stage = argv[++i];
+		} else if (!strcmp(argv[i], "--dry-run")) {
+			dry = true;
 		} else if (!strcmp(argv[i], "--coord") && i + 1 < argc) {
 			coord = argv[++i];
 		} else {
@@ -147,7 +118,7 @@ int isn_cmd_restart(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (isn_criu_check(why, sizeof(why))) {
+	if (!dry && isn_criu_check(why, sizeof(why))) {
 		fprintf(stderr,
 			"ibsnap restart: CRIU cannot run on this host (%s): a "
 			"restart needs CRIU\n",
@@ -155,12 +126,23 @@ int isn_cmd_restart(int argc, char **argv)
 		return 1;
 	}
 	isn_hostname(host, sizeof(host));
-	snprintf(hostdir, sizeof(hostdir), "%s/%s", dir, host);
-	n = find_trees(hostdir, t, 64);
+	if (stage)
+		tiers[ntiers++] = stage; /* the fastest first */
+	tiers[ntiers++] = dir;
+	n = isn_pick_image(tiers, ntiers, host, t, 64, &tier);
 	if (!n) {
-		fprintf(stderr, "ibsnap restart: no image of host %s in %s\n",
-			host, dir);
+		fprintf(stderr,
+			"ibsnap restart: no complete image of host %s in "
+			"%s%s%s\n",
+			host, dir, stage ? " or " : "", stage ? stage : "");
 		return 1;
+	}
+	if (dry) {
+		printf("checkpoint %u from %s (%s)\n", t[0].ckpt, tiers[tier],
+		       stage && tier == 0 ? "stage" : "dir");
+		for (i = 0; i < n; i++)
+			printf("%s\n", t[i].path);
+		return 0;
 	}
 	if (n == 1)
 		return restore_tree(t[0].path, coord, false, -1);
