@@ -119,14 +119,19 @@ stop_pair() {
 	wait "$SPID" "$CPID" 2>/dev/null
 }
 
+# started NAME BACKEND ITERS CMD...: start, and check that it did (else
+# end what is left and fail)
+started() {
+	start "$@"
+	ok "$1: both ends registered, traffic flows" $? "$D/$1/srv.log" \
+		"$D/$1/cli.log" && return 0
+	stop_pair
+	return 1
+}
+
 dump_case() { # NAME BACKEND ITERS CMD...
 	local name=$1 dir=$D/$1 rc=0 src=0 crc=0
-	start "$@"
-	ok "$name: both ends registered, traffic flows" $? "$dir/srv.log" \
-		"$dir/cli.log" || {
-		stop_pair
-		return
-	}
+	started "$@" || return
 	"$IBSNAP" checkpoint --job "ck-$name" --stop --dir "$dir/img" \
 		>"$dir/ck.log" 2>&1 || rc=$?
 	ok "$name: ibsnap checkpoint --stop mid-run" $rc "$dir/ck.log" \
@@ -144,12 +149,7 @@ dump_case() { # NAME BACKEND ITERS CMD...
 
 cont_case() { # NAME BACKEND ITERS CMD...
 	local name=$1 n=$3 dir=$D/$1 rc=0 src=0 crc=0
-	start "$@"
-	ok "$name: both ends registered, traffic flows" $? "$dir/srv.log" \
-		"$dir/cli.log" || {
-		stop_pair
-		return
-	}
+	started "$@" || return
 	"$IBSNAP" checkpoint --job "ck-$name" --dir "$dir/img" \
 		>"$dir/ck.log" 2>&1 || rc=$?
 	ok "$name: ibsnap checkpoint mid-run (the job goes on)" $rc \
@@ -169,12 +169,7 @@ cont_case() { # NAME BACKEND ITERS CMD...
 # that restart would take), and the job must go on to its end.
 full_case() { # NAME BACKEND ITERS CMD...
 	local name=$1 n=$3 dir=$D/$1 rc=0 src=0 crc=0
-	start "$@"
-	ok "$name: both ends registered, traffic flows" $? "$dir/srv.log" \
-		"$dir/cli.log" || {
-		stop_pair
-		return
-	}
+	started "$@" || return
 	mkdir -p "$dir/img" && mount -t tmpfs -o size=256k tmpfs "$dir/img"
 	"$IBSNAP" checkpoint --job "ck-$name" --dir "$dir/img" \
 		>"$dir/ck.log" 2>&1 || rc=$?
