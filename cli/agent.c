@@ -201,9 +201,9 @@ static void on_wake(struct isn_agent_ctx *ax, const struct isn_m_wake *m)
 	int ret;
 
 	if (m->flags & ISN_WK_COMMIT) {
-		/* a copy of the older image in the stage: it is replaced */
-		if (ax->persist[0])
-			flush_abandon(ax);
+		/* a copy still running would put an older image into DIR
+		 * after this one, or lose its source in the stage */
+		flush_abandon(ax);
 		ret = isn_image_commit(ax);
 		if (ret)
 			fprintf(stderr,

@@ -80,6 +80,7 @@ struct isn_agent_ctx {
 	/* the background copy of a staged image (stage.c) */
 	pid_t flush_pid;
 	uint32_t flush_ckpt;
+	char flush_dir[ISN_PATH_MAX + ISN_NAME_MAX + 2]; /* its DIR/HOST */
 };
 
 /* JOB_OPEN: 0, or -errno (printed); retries while the daemon says so. */

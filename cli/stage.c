@@ -273,11 +273,22 @@ static int flush_run(struct isn_agent_ctx *ax)
 	bool held = false;
 	int ret;
 
+	sigset_t none;
+	int sig;
+
 	prctl(PR_SET_NAME, "ibsnap-flush");
+	/* not the agent: no coordinator connection (its loss must show),
+	 * none of the agent's signal handling */
+	if (ax->sock >= 0)
+		close(ax->sock);
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
 	signal(SIGINT, SIG_IGN); /* a ^C for the job is not for the copy */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	snprintf(src, sizeof(src), "%s/%s", ax->hostdir, ax->tree);
-	snprintf(dst.hostdir, sizeof(dst.hostdir), "%s/%s", ax->persist,
-		 ax->host);
+	isn_strlcpy(dst.hostdir, ax->flush_dir, sizeof(dst.hostdir));
 	snprintf(dst.tmp, sizeof(dst.tmp), "%s/.%s.flush-%u", dst.hostdir,
 		 ax->tree, ax->ckpt);
 	ret = isn_mkdir_p(dst.hostdir, 0755);
@@ -305,6 +316,9 @@ int isn_flush_start(struct isn_agent_ctx *ax)
 
 	if (!ax->persist[0])
 		return 0;
+	ax->flush_ckpt = ax->ckpt;
+	snprintf(ax->flush_dir, sizeof(ax->flush_dir), "%s/%s", ax->persist,
+		 ax->host);
 	fflush(stdout);
 	fflush(stderr);
 	pid = fork();
@@ -313,14 +327,12 @@ int isn_flush_start(struct isn_agent_ctx *ax)
 	if (pid == 0)
 		_exit(flush_run(ax));
 	ax->flush_pid = pid;
-	ax->flush_ckpt = ax->ckpt;
 	return 0;
 }
 
 void isn_flush_abandon(struct isn_agent_ctx *ax)
 {
-	char dir[sizeof(ax->persist) + ISN_NAME_MAX + 2];
-	char tmp[sizeof(dir) + 64];
+	char tmp[sizeof(ax->flush_dir) + 64];
 
 	if (ax->flush_pid <= 0)
 		return;
@@ -328,15 +340,14 @@ void isn_flush_abandon(struct isn_agent_ctx *ax)
 	while (waitpid(ax->flush_pid, NULL, 0) < 0 && errno == EINTR)
 		;
 	ax->flush_pid = 0;
-	snprintf(dir, sizeof(dir), "%s/%s", ax->persist, ax->host);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.flush-%u", dir, ax->tree,
+	snprintf(tmp, sizeof(tmp), "%s/.%s.flush-%u", ax->flush_dir, ax->tree,
 		 ax->flush_ckpt);
 	isn_rm_rf(tmp);
-	isn_manifest_set(dir, ax->tree, ax->flush_ckpt, "incomplete");
+	isn_manifest_set(ax->flush_dir, ax->tree, ax->flush_ckpt, "incomplete");
 	fprintf(stderr,
 		"ibsnap: the copy of checkpoint %u to %s was given up for "
 		"a newer one\n",
-		ax->flush_ckpt, dir);
+		ax->flush_ckpt, ax->flush_dir);
 }
 
 int isn_flush_wait(struct isn_agent_ctx *ax)
@@ -346,7 +357,7 @@ int isn_flush_wait(struct isn_agent_ctx *ax)
 	if (ax->flush_pid <= 0)
 		return 0;
 	fprintf(stderr, "ibsnap: waiting for the copy of checkpoint %u to %s\n",
-		ax->flush_ckpt, ax->persist);
+		ax->flush_ckpt, ax->flush_dir);
 	while (waitpid(ax->flush_pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return -errno;

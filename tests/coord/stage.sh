@@ -4,8 +4,8 @@
 # stand-in criu: the dump lands in FAST and the job resumes before the
 # background copy to DIR ends; the copy is renamed into place when complete
 # and the manifests say which checkpoint is complete where; a flusher killed
-# mid-copy leaves no copy that restart would take; a newer checkpoint gives
-# an older copy up; --stop waits for the copy.  Restart's choice of image
+# mid-copy leaves no copy that restart would take; a newer checkpoint (staged
+# or not) gives an older copy up; --stop waits for the copy.  Restart's choice of image
 # (ibsnap restart --dry-run): the newest complete checkpoint, from the
 # fastest tier that has it.
 source "$(dirname "$0")/lib.sh"
@@ -124,19 +124,35 @@ ok "... and copies 5" $? "$DIR/$HOST/.manifest"
 all_logs "$P" "rebuild ok n=$N" $N && resumed 5
 ok "the job went through every checkpoint" $? "$P/run.out"
 
+# --- a checkpoint straight to DIR while a copy runs: the copy is given up
+# (it would put the older image over the newer one)
+touch "$T/hold-flush"
+"$IBSNAP" checkpoint --job stg --dir "$DIR" --stage "$FAST" >"$T/ck6" 2>&1 &&
+	wait_for 100 eval '[[ -n $(flusher) ]]' &&
+	"$IBSNAP" checkpoint --job stg --dir "$DIR" >"$T/ck7" 2>&1 &&
+	no_flusher && [[ $(meta_ckpt "$DIR/$HOST/$TREE") == 7 ]] &&
+	[[ -z $(ls -A "$DIR/$HOST" | grep flush) ]] &&
+	grep -qx "$TREE 7 complete" "$DIR/$HOST/.manifest" &&
+	! grep -q "^$TREE 6 " "$DIR/$HOST/.manifest"
+ok "checkpoint 7 straight to DIR gives up the copy of 6 (7 complete, 6 gone)" $? "$T/ck7" \
+	"$DIR/$HOST/.manifest"
+rm -f "$T/hold-flush"
+picks "checkpoint 7 from $DIR (dir)" --stage "$FAST" --dir "$DIR"
+ok "restart takes 7 from DIR: newer than the stage's 6" $? "$T/pick"
+
 # --- --stop: ibsnap run waits for the copy before it exits
 touch "$T/hold-flush"
-"$IBSNAP" checkpoint --job stg --dir "$DIR" --stage "$FAST" --stop >"$T/ck6" 2>&1
+"$IBSNAP" checkpoint --job stg --dir "$DIR" --stage "$FAST" --stop >"$T/ck8" 2>&1
 rc=$?
 (sleep 1 && rm -f "$T/hold-flush") &
 wait "$JOB_PID"
 jrc=$?
-[[ $rc -eq 0 && $jrc -eq 137 && $(meta_ckpt "$DIR/$HOST/$TREE") == 6 ]] &&
-	grep -qx "$TREE 6 complete" "$DIR/$HOST/.manifest" &&
-	grep -q "waiting for the copy of checkpoint 6" "$P/run.out"
+[[ $rc -eq 0 && $jrc -eq 137 && $(meta_ckpt "$DIR/$HOST/$TREE") == 8 ]] &&
+	grep -qx "$TREE 8 complete" "$DIR/$HOST/.manifest" &&
+	grep -q "waiting for the copy of checkpoint 8" "$P/run.out"
 ok "--stop: the job ends, ibsnap run exits once DIR has the image" $? \
-	"$T/ck6" "$P/run.out"
-picks "checkpoint 6 from $FAST (stage)" --stage "$FAST" --dir "$DIR" &&
+	"$T/ck8" "$P/run.out"
+picks "checkpoint 8 from $FAST (stage)" --stage "$FAST" --dir "$DIR" &&
 	[[ $(sed -n 2p "$T/pick") == "$FAST/$HOST/$TREE" ]]
 ok "restart --dry-run lists the trees it would restore" $? "$T/pick"
 
