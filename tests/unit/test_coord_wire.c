@@ -222,6 +222,81 @@ static void test_truncated_then_gone(void **state)
 	close(fd);
 }
 
+/* STATUS_JOB's tail (the downtime) only for a STATUS_REQ that asks. */
+static void status_job(bool ext, struct isn_m_status_job *j, uint32_t *len)
+{
+	struct isn_m_status_req m = { .flags = ISN_ST_TOKEN };
+	const void *payload;
+	struct isn_rx rx;
+	struct isn_hdr h;
+	int fd = isn_connect(&addr);
+
+	assert_true(fd >= 0);
+	strcpy(m.job, "st");
+	memset(m.token, 0x44, ISN_TOKEN_LEN);
+	if (ext)
+		m.flags |= ISN_ST_EXT;
+	assert_int_equal(isn_send_msg(fd, ISN_MSG_STATUS_REQ, &m), 0);
+	isn_rx_init(&rx, ISN_MSG_MAX);
+	assert_int_equal(isn_recv_msg(fd, &rx, 10000, &h, &payload), 1);
+	assert_int_equal(h.type, ISN_MSG_STATUS_JOB);
+	*len = h.len;
+	memset(j, 0x5a, sizeof(*j));
+	assert_int_equal(isn_msg_decode(h.type, payload, h.len, j), 0);
+	isn_rx_free(&rx);
+	close(fd);
+}
+
+static void test_status_ext(void **state)
+{
+	struct isn_m_registered reg;
+	struct isn_m_status_job j;
+	struct isn_m_error err;
+	uint32_t plain, longer;
+	int fd;
+
+	(void)state;
+	assert_int_equal(do_register("st", 0x44, &fd, &err, &reg),
+			 ISN_MSG_REGISTERED);
+	status_job(false, &j, &plain);
+	assert_int_equal(j.ext, 0); /* what an older ibsnap status reads */
+	assert_int_equal(j.nprocs, 1);
+	status_job(true, &j, &longer);
+	assert_int_equal(j.ext, ISN_EXT_1);
+	assert_true(j.last_downtime == 0); /* no checkpoint yet */
+	assert_int_equal(longer, plain + 2 + 4 + 8);
+	close(fd);
+}
+
+/* CKPT_START's tail reaches the daemon: a relative stage is refused. */
+static void test_stage_relative(void **state)
+{
+	struct isn_m_ckpt_start m = { .flags = ISN_CK_TOKEN, .ext = ISN_EXT_1 };
+	struct isn_m_registered reg;
+	struct isn_m_error err;
+	struct isn_rx rx;
+	int fd, p;
+
+	(void)state;
+	assert_int_equal(do_register("sr", 0x55, &p, &err, &reg),
+			 ISN_MSG_REGISTERED);
+	strcpy(m.job, "sr");
+	memset(m.token, 0x55, ISN_TOKEN_LEN);
+	strcpy(m.dir, "/abs");
+	strcpy(m.stage, "relative");
+	fd = isn_connect(&addr);
+	assert_true(fd >= 0);
+	assert_int_equal(isn_send_msg(fd, ISN_MSG_CKPT_START, &m), 0);
+	isn_rx_init(&rx, ISN_MSG_MAX);
+	assert_int_equal(next(fd, &rx, &err, &reg), ISN_MSG_ERROR);
+	assert_int_equal(err.code, -EINVAL);
+	assert_non_null(strstr(err.text, "stage (--stage) must be an "
+					 "absolute"));
+	isn_rx_free(&rx);
+	close(fd);
+	close(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -231,6 +306,8 @@ int main(void)
 		cmocka_unit_test(test_too_long),
 		cmocka_unit_test(test_unknown_and_malformed),
 		cmocka_unit_test(test_truncated_then_gone),
+		cmocka_unit_test(test_status_ext),
+		cmocka_unit_test(test_stage_relative),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
