@@ -148,14 +148,23 @@ void isn_rm_rf(const char *path)
 	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* The tier's manifest: this tree's checkpoint is complete (stage.c). */
+/*
+ * The tier's manifest: this tree's checkpoint is complete (stage.c).  If
+ * it cannot be updated it goes: without a manifest restart takes every
+ * tree under its final name (each was renamed there complete), while a
+ * stale one would hide this image.
+ */
 static int committed(struct isn_agent_ctx *ax)
 {
 	int ret = isn_manifest_set(ax->hostdir, ax->tree, ax->ckpt, "complete");
+	char path[sizeof(ax->hostdir) + 16];
 
-	if (ret)
-		fprintf(stderr, "ibsnap: %s/.manifest: %s\n", ax->hostdir,
-			strerror(-ret));
+	if (ret) {
+		fprintf(stderr, "ibsnap: %s/.manifest: %s (removed)\n",
+			ax->hostdir, strerror(-ret));
+		snprintf(path, sizeof(path), "%s/.manifest", ax->hostdir);
+		unlink(path);
+	}
 	return 0;
 }
 
