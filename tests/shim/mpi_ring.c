@@ -6,9 +6,9 @@
  * function of (iteration, source, destination, index), checked on arrival
  * and summed; at the end the sums are reduced and compared with the value
  * the formula gives.  Rank 0 prints "started" once all ranks are connected
- * (the test checkpoints after it) and "N iterations, checksum X ok" at the
- * end; any mismatch aborts the job.
- *   mpi_ring [-n ITERS] [-s WORDS]
+ * (and creates FILE: mpirun forwards output late) and "N iterations,
+ * checksum X ok" at the end; any mismatch aborts the job.
+ *   mpi_ring [-n ITERS] [-s WORDS] [-r FILE]
  */
 #include <inttypes.h>
 #include <mpi.h>
@@ -78,17 +78,20 @@ static uint64_t expected_sum(int iters, int size, size_t words)
 int main(int argc, char **argv)
 {
 	int iters = 1000, rank, size, opt, next, prev;
+	const char *ready = NULL;
 	size_t words = 16384; /* 128 KiB: rendezvous */
 	uint64_t *sbig, *rbig, *sa2a, *ra2a, small_s[8], small_r[8];
 	uint64_t sum = 0, total = 0;
 	double t0;
 
 	MPI_Init(&argc, &argv);
-	while ((opt = getopt(argc, argv, "n:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:s:r:")) != -1) {
 		if (opt == 'n')
 			iters = atoi(optarg);
 		else if (opt == 's')
 			words = strtoul(optarg, NULL, 0);
+		else if (opt == 'r')
+			ready = optarg;
 		else
 			MPI_Abort(MPI_COMM_WORLD, 2);
 	}
@@ -110,8 +113,12 @@ int main(int argc, char **argv)
 		     MPI_UINT64_T, MPI_COMM_WORLD);
 	MPI_Barrier(MPI_COMM_WORLD);
 	if (rank == 0) {
+		FILE *f = ready ? fopen(ready, "w") : NULL;
+
 		printf("mpi_ring: %d ranks started\n", size);
 		fflush(stdout);
+		if (f)
+			fclose(f);
 	}
 	t0 = MPI_Wtime();
 	for (int it = 0; it < iters; it++) {
