@@ -71,11 +71,7 @@ coordinated() { # NAME K ITERS PROG ARGS...
 	cpid=$!
 	# both registered (at their first ibv_get_device_list), then a moment
 	# for the QPs to connect: the checkpoints fall in the ping-pong
-	for ((i = 0; i < 200; i++)); do
-		"$IBSNAP" status --job "$job" 2>/dev/null |
-			grep -q ": 2 processes" && break
-		sleep 0.05
-	done
+	joined "$job" 2
 	sleep 0.2
 	for ((i = 0; i < k; i++)); do
 		"$IBSNAP" checkpoint --job "$job" --no-dump >>"$LOGDIR/ck.log" 2>&1 &&

@@ -24,6 +24,18 @@ PORT=$((20000 + ($$ * 7) % 20000))
 LOGDIR=$(mktemp -d)
 trap 'rm -rf "$LOGDIR"; [[ -z $fab_owned ]] || rm -rf "$IBSNAP_FABRIC"' EXIT
 
+# joined JOB N: wait until N processes of JOB have registered with the
+# coordinator (at their first ibv_get_device_list; at most ~10 s)
+joined() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		"$IBSNAP" status --job "$1" 2>/dev/null |
+			grep -q ": $2 processes" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # Wait until something listens on TCP port $1 (at most ~10 s).
 wait_listen() {
 	local i

@@ -178,11 +178,7 @@ cm_ckpt() {
 		"$CM_TIMEOUT" "$IBSNAP" run --fake --job "$job" -- $ccmd \
 		>"$LOGDIR/cli.log" 2>&1 &
 	cpid=$!
-	for ((i = 0; i < 200; i++)); do
-		"$IBSNAP" status --job "$job" 2>/dev/null |
-			grep -q ": 2 processes" && break
-		sleep 0.05
-	done
+	joined "$job" 2
 	sleep "${CK_SETTLE:-0.3}"
 	for ((i = 0; i < k; i++)); do
 		"$IBSNAP" checkpoint --job "$job" --no-dump >>"$LOGDIR/ck.log" 2>&1 &&

@@ -54,11 +54,7 @@ ckjob() {
 			-- ucx_perftest "$@" -p $PORT 127.0.0.1 \
 			>"$LOGDIR/cli.log" 2>&1 &
 		cpid=$!
-		for ((i = 0; i < 200; i++)); do
-			"$IBSNAP" status --job "$job" 2>/dev/null |
-				grep -q ": 2 processes" && break
-			sleep 0.05
-		done
+		joined "$job" 2
 		# the client's endpoint exists: the checkpoints fall in the run
 		for ((i = 0; i < 200; i++)); do
 			grep -q "ep_cfg\[0\]" "$LOGDIR/cli.log" && break
