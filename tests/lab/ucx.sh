@@ -54,8 +54,10 @@ checkpoints() { # JOB K
 	done
 }
 
-# a ucx_perftest pair of one job, checkpointed 3 times once the client's
-# endpoint exists; both exit 0, the client with its full count
+# a ucx_perftest pair of one job, checkpointed up to 3 times once the
+# client's endpoint exists (a fast run may end first: "no job"; at least
+# one must land mid-run, and none may fail); both exit 0, the client with
+# its full count
 ckpair() { # NAME TL TLS ITERS
 	local name=$1 tl=$2 job=ul$$x$RANDOM rc=0 spid cpid i
 	next_port
@@ -80,16 +82,17 @@ ckpair() { # NAME TL TLS ITERS
 	checkpoints "$job" 3
 	wait $cpid || rc=$?
 	wait $spid || rc=$((rc | $?))
-	[[ $n -eq 3 ]] || rc=$((rc | 64))
+	[[ $n -ge 1 ]] || rc=$((rc | 64))
+	grep -q "failed" "$LOGDIR/ck.log" && rc=$((rc | 8))
 	grep -q "^Final: *$4 " "$LOGDIR/cli.log" || rc=$((rc | 32))
 	grep -q "ep_cfg\[0\]: .*($tl/rxe0:1)" "$LOGDIR/cli.log" || rc=$((rc | 16))
 	ok "$name" $rc "$LOGDIR/srv.log" "$LOGDIR/cli.log" "$LOGDIR/ck.log"
 	grep -a "^checkpoint .* done" "$LOGDIR/ck.log" | sed 's/^/     /'
 }
-ckpair "rxe ucx_perftest tag_lat over rc_verbs, 3 checkpoints" rc_verbs $RC 100000
+ckpair "rxe ucx_perftest tag_lat over rc_verbs, checkpointed mid-run" rc_verbs $RC 100000
 # (ud_verbs: 30000; one run of 100000 on a loaded host did not finish
 # within its 300 s after the checkpoints, cause not known yet)
-ckpair "rxe ucx_perftest tag_lat over ud_verbs, 3 checkpoints" ud_verbs $UD 30000
+ckpair "rxe ucx_perftest tag_lat over ud_verbs, checkpointed mid-run" ud_verbs $UD 30000
 
 # Open MPI, 4 ranks, pml ucx over rc_verbs on rxe0, 3 checkpoints
 PROG=$(cd "$BUILD" && pwd)/tests/shim/mpi_ring
