@@ -73,10 +73,7 @@ coordinated() { # NAME K ITERS PROG ARGS...
 	# for the QPs to connect: the checkpoints fall in the ping-pong
 	joined "$job" 2
 	sleep 0.2
-	for ((i = 0; i < k; i++)); do
-		"$IBSNAP" checkpoint --job "$job" --no-dump >>"$LOGDIR/ck.log" 2>&1 &&
-			n=$((n + 1))
-	done
+	checkpoints "$job" "$k"
 	wait $cpid || rc=$?
 	wait $spid || rc=$((rc | $?))
 	[[ $n -eq $k ]] || rc=$((rc | 64))

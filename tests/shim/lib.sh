@@ -36,6 +36,17 @@ joined() {
 	return 1
 }
 
+# checkpoints JOB K: K "ibsnap checkpoint --no-dump" of JOB back to back,
+# their output appended to $LOGDIR/ck.log; adds the successful ones to the
+# caller's n
+checkpoints() {
+	local i
+	for ((i = 0; i < $2; i++)); do
+		"$IBSNAP" checkpoint --job "$1" --no-dump >>"$LOGDIR/ck.log" 2>&1 &&
+			n=$((n + 1))
+	done
+}
+
 # Wait until something listens on TCP port $1 (at most ~10 s).
 wait_listen() {
 	local i

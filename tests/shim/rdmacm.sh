@@ -180,10 +180,7 @@ cm_ckpt() {
 	cpid=$!
 	joined "$job" 2
 	sleep "${CK_SETTLE:-0.3}"
-	for ((i = 0; i < k; i++)); do
-		"$IBSNAP" checkpoint --job "$job" --no-dump >>"$LOGDIR/ck.log" 2>&1 &&
-			n=$((n + 1))
-	done
+	checkpoints "$job" "$k"
 	wait $cpid || rc=$?
 	wait $spid || rc=$((rc | $?))
 	# CK_MIN: a program that ends while a checkpoint runs makes that one
@@ -214,10 +211,7 @@ cm_listen_ckpt() {
 		ok "listener: the server listens" 124 "$LOGDIR/srv.log"
 		return
 	fi
-	for ((i = 0; i < 3; i++)); do
-		"$IBSNAP" checkpoint --job "$job" --no-dump >>"$LOGDIR/ck.log" 2>&1 &&
-			n=$((n + 1))
-	done
+	checkpoints "$job" 3
 	timeout -k 5 "$CM_TIMEOUT" "$IBSNAP" run --fake -- $ccmd \
 		>"$LOGDIR/cli.log" 2>&1 || rc=$?
 	wait $spid || rc=$((rc | $?))

@@ -71,10 +71,7 @@ ckjob() {
 				>>"$LOGDIR/ck.log" 2>&1 && n=1
 			k=1
 		else
-			for ((i = 0; i < k; i++)); do
-				"$IBSNAP" checkpoint --job "$job" --no-dump \
-					>>"$LOGDIR/ck.log" 2>&1 && n=$((n + 1))
-			done
+			checkpoints "$job" "$k"
 		fi
 		wait $cpid || rc=$?
 		wait $spid || rc=$((rc | $?))
