@@ -248,3 +248,42 @@ $(BUILD)/tests/coord/%: tests/coord/%.c $(COORD_LIB_OBJS)
 
 -include $(COORDD_OBJS:.o=.d) $(COORD_LIB_OBJS:.o=.d)
 # ---- end of issue 6 block ----
+
+# ---- reliability (issue 10): libFuzzer targets, the soak ----
+# The fuzz targets are built with clang's libFuzzer and ASan+UBSan whatever
+# SAN says; tests/coord/fuzz.sh runs them briefly in the host tier, make
+# fuzz longer (FUZZ_SECS per target); make soak runs the long ckpt_stream.
+DEB_PKGS += clang libclang-rt-dev
+FUZZ_CC ?= clang
+FUZZ_SECS ?= 300
+# (proto_msg.c names messages "#type + 8": clang warns, gcc does not)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 \
+	-fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -Wno-string-plus-int -Iinclude -Icoord -Icli
+FUZZ_BINS := $(BUILD)/fuzz/fuzz_proto $(BUILD)/fuzz/fuzz_image
+
+build: $(FUZZ_BINS)
+
+$(BUILD)/fuzz/fuzz_proto: tests/fuzz/fuzz_proto.c coord/proto.c \
+		coord/proto_msg.c $(wildcard coord/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@
+
+$(BUILD)/fuzz/fuzz_image: tests/fuzz/fuzz_image.c \
+		$(filter-out cli/main.c,$(CLI_SRCS)) cli/cli.h $(wildcard coord/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -pthread $(filter %.c,$^) -o $@ -lev -ldl
+
+# the seed messages of fuzz_proto's corpus (tests/fuzz/corpus/proto)
+$(BUILD)/fuzz/mkseeds: tests/fuzz/mkseeds.c coord/proto.c coord/proto_msg.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Icoord $^ -o $@
+
+.PHONY: fuzz fuzz-seeds soak
+fuzz-seeds: $(BUILD)/fuzz/mkseeds
+	$(BUILD)/fuzz/mkseeds tests/fuzz/corpus/proto
+
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build SAN=0 build
+	@tests/fuzz/run.sh build $(FUZZ_SECS)
+# ---- end of issue 10 block ----

@@ -109,6 +109,8 @@ int isn_criu_restore(struct isn_agent_ctx *ax, const char *treedir, char *why,
 		     size_t len);
 /* Read TREEDIR/ibsnap.meta into @ax; 0 or -errno. */
 int isn_meta_read(struct isn_agent_ctx *ax, const char *treedir);
+/* --inherit-fd options for the meta file's stdio lines; the new @n. */
+int isn_meta_stdio(const char *treedir, char inh[3][64], char **argv, int n);
 void isn_rm_rf(const char *path);
 
 /* ---- staged checkpoints and the manifest (stage.c) ---- */

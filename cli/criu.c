@@ -466,11 +466,42 @@ int isn_meta_read(struct isn_agent_ctx *ax, const char *treedir)
 	return 0;
 }
 
+/*
+ * stdio pipes to the old agent: ours take their place.  An --inherit-fd
+ * option for each of TREEDIR/ibsnap.meta's stdio lines (each fd once; a
+ * line without '=' or a repeated one is ignored), appended to @argv at @n
+ * (the options' text in @inh); the new count.
+ */
+int isn_meta_stdio(const char *treedir, char inh[3][64], char **argv, int n)
+{
+	char meta[PATH_MAX], line[PATH_MAX + 16], *v;
+	unsigned int done = 0;
+	FILE *f;
+	int fd;
+
+	snprintf(meta, sizeof(meta), "%s/ibsnap.meta", treedir);
+	f = fopen(meta, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		v = strchr(line, '=');
+		if (v && sscanf(line, "stdio%d=", &fd) == 1 && fd >= 0 &&
+		    fd < 3 && !(done & 1u << fd) &&
+		    !inherit_opt(v + 1, fd, inh[fd], sizeof(inh[fd]))) {
+			done |= 1u << fd;
+			argv[n++] = "--inherit-fd";
+			argv[n++] = inh[fd];
+		}
+	}
+	if (f)
+		fclose(f);
+	return n;
+}
+
 int isn_criu_restore(struct isn_agent_ctx *ax, const char *treedir, char *why,
 		     size_t len)
 {
 	char pidfile[PATH_MAX], log[PATH_MAX], buf[1024], inh[3][64];
-	char meta[PATH_MAX], line[PATH_MAX + 16], *argv[MAX_ARGS];
+	char *argv[MAX_ARGS];
 	char clog[PATH_MAX];
 	int n = 0, fd, ret;
 	FILE *f;
@@ -494,20 +525,7 @@ int isn_criu_restore(struct isn_agent_ctx *ax, const char *treedir, char *why,
 	argv[n++] = "nftables";
 	if (ax->shell_job)
 		argv[n++] = "--shell-job";
-	/* stdio pipes to the old agent: ours take their place */
-	snprintf(meta, sizeof(meta), "%s/ibsnap.meta", treedir);
-	f = fopen(meta, "r");
-	while (f && fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = '\0';
-		if (sscanf(line, "stdio%d=", &fd) == 1 && fd >= 0 && fd < 3 &&
-		    !inherit_opt(strchr(line, '=') + 1, fd, inh[fd],
-				 sizeof(inh[fd]))) {
-			argv[n++] = "--inherit-fd";
-			argv[n++] = inh[fd];
-		}
-	}
-	if (f)
-		fclose(f);
+	n = isn_meta_stdio(treedir, inh, argv, n);
 	n = add_env_opts(argv, n, buf, sizeof(buf));
 	argv[n] = NULL;
 	/* the restored init is reparented to us when criu detaches */
