@@ -154,6 +154,15 @@ $(IBSNAP): $(CLI_SRCS) cli/cli.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CLI_CFLAGS) $(CLI_SRCS) -o $@ $(LDFLAGS)
 
+# ibsnap's CRIU plugin (pre-dumps of a job that still maps uverbs), loaded
+# by criu itself: never sanitized, its descriptor visible
+CRIU_PLUGIN := $(BUILD)/lib/criu/ibsnap_uverbs.so
+build: $(CRIU_PLUGIN)
+$(CRIU_PLUGIN): criu-plugin/uverbs_vma.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -fsanitize% -fno-sanitize%,$(CFLAGS)) \
+		-fvisibility=default -shared $< -o $@
+
 $(BUILD)/tests/unit/test_virt_ids: tests/unit/test_virt_ids.c $(VID_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $^ -o $@ $(LDFLAGS) -lcmocka

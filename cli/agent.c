@@ -171,6 +171,8 @@ static void on_dump(struct isn_agent_ctx *ax, const struct isn_m_dump *m)
 			snprintf(d.text, sizeof(d.text),
 				 "the job's init did not answer: %s",
 				 strerror(-d.status));
+		else if (m->flags & ISN_CK_PREDUMP) /* the job runs on */
+			d.status = isn_criu_predump(ax, d.text, sizeof(d.text));
 		else
 			d.status = isn_criu_dump(ax, d.text, sizeof(d.text));
 		isn_agent_arm_init(ax, true);
@@ -253,6 +255,10 @@ static void on_progress(struct isn_agent_ctx *ax,
 
 static void on_end(struct isn_agent_ctx *ax, const struct isn_m_ckpt_end *m)
 {
+	/* a checkpoint given up before its WAKE (a failed pre-dump here or
+	 * on another host) leaves this agent's pre-dump behind */
+	if (m->status && ax->in_ckpt)
+		isn_image_discard(ax);
 	ax->in_ckpt = false;
 	if (ax->restart && !ax->quiet) {
 		printf("%s (%.1f ms)\n", m->text, m->usec / 1000.);

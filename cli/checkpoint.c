@@ -35,6 +35,11 @@ static void ck_usage(FILE *out)
 	      "host then\n"
 	      "                     copies its image to DIR/HOST/ in the "
 	      "background\n"
+	      "  --predump          first pre-dump every tree while the job "
+	      "runs (CRIU\n"
+	      "                     memory tracking); the dump after quiesce "
+	      "then\n"
+	      "                     writes only the pages dirtied since\n"
 	      "  --job NAME         the job (default: the only one)\n"
 	      "  --coord HOST:PORT  coordinator (default $IBSNAP_COORD, else "
 	      "the\n"
@@ -55,7 +60,7 @@ static void ck_usage(FILE *out)
 
 struct ck_opts {
 	const char *coord, *job, *dir, *stage;
-	bool stop, no_dump;
+	bool stop, no_dump, predump;
 };
 
 static int parse(int argc, char **argv, struct ck_opts *o)
@@ -69,6 +74,8 @@ static int parse(int argc, char **argv, struct ck_opts *o)
 			o->stop = true;
 		else if (!strcmp(a, "--no-dump"))
 			o->no_dump = true;
+		else if (!strcmp(a, "--predump"))
+			o->predump = true;
 		else if (!strcmp(a, "--dir") && i + 1 < argc)
 			o->dir = argv[++i];
 		else if (!strcmp(a, "--stage") && i + 1 < argc)
@@ -110,6 +117,9 @@ static void print_progress(const struct isn_m_ckpt_progress *m, bool *rb,
 		*rb = true;
 	} else if (m->phase == ISN_PHASE_DUMP && no_dump) {
 		printf("  %-10s %10s\n", name, "(no dump)");
+	} else if (m->phase == ISN_STEP_PREDUMP) {
+		printf("  %-10s %10.3f ms  (the job ran)\n", name,
+		       m->usec / 1000.);
 	} else {
 		printf("  %-10s %10.3f ms%s\n", name, m->usec / 1000.,
 		       *rb ? "  (rollback)" : "");
@@ -149,7 +159,8 @@ static int follow(int fd, bool no_dump)
 		}
 		if (h.type == ISN_MSG_CKPT_PROGRESS) {
 			print_progress(&m.p, &rollback, no_dump);
-			if (!m.p.status)
+			/* the pre-dump ran before quiesce */
+			if (!m.p.status && m.p.phase != ISN_STEP_PREDUMP)
 				down += m.p.usec;
 			resumed |= !m.p.status && m.p.phase == ISN_PHASE_RESUME;
 		} else if (h.type == ISN_MSG_CKPT_END) {
@@ -181,6 +192,11 @@ int isn_cmd_checkpoint(int argc, char **argv)
 	if (ret) {
 		ck_usage(ret > 0 ? stdout : stderr);
 		return ret > 0 ? 0 : 2;
+	}
+	if (o.predump && o.no_dump) {
+		fprintf(stderr, "ibsnap checkpoint: --predump needs a dump "
+				"(not --no-dump)\n");
+		return 2;
 	}
 	if (!o.no_dump && !o.dir) {
 		fprintf(stderr, "ibsnap checkpoint: --dir DIR is needed (or "
@@ -223,7 +239,8 @@ int isn_cmd_checkpoint(int argc, char **argv)
 	if (isn_env_token(m.token))
 		m.flags |= ISN_CK_TOKEN;
 	m.flags |= (o.no_dump ? ISN_CK_NO_DUMP : 0) |
-		   (o.stop ? ISN_CK_STOP : 0);
+		   (o.stop ? ISN_CK_STOP : 0) |
+		   (o.predump && !o.no_dump ? ISN_CK_PREDUMP : 0);
 	ret = isn_send_msg(fd, ISN_MSG_CKPT_START, &m);
 	if (!ret)
 		ret = follow(fd, o.no_dump);

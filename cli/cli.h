@@ -99,8 +99,15 @@ uint32_t isn_agent_wake(struct isn_agent_ctx *ax, uint32_t flags,
 
 /* 0 if `criu check` passes; else -1 and a one-line reason in @why. */
 int isn_criu_check(char *why, size_t len);
-/* Dump the tree into ax->tmp (meta file too); 0 or -errno with @why. */
+/* Dump the tree into ax->tmp (meta file too); 0 or -errno with @why.
+ * After a pre-dump of this checkpoint, only what changed since. */
 int isn_criu_dump(struct isn_agent_ctx *ax, char *why, size_t len);
+/* The pre-dump (--predump): memory only, the job runs on, soft-dirty
+ * tracking starts; into ax->tmp/predump; 0 or -errno with @why (the tmp
+ * dir is then gone, CRIU's log kept as HOSTDIR/TREE.predump-failed.log). */
+int isn_criu_predump(struct isn_agent_ctx *ax, char *why, size_t len);
+/* The pre-dump's directory in an image, the final dump's parent. */
+#define ISN_PREDUMP_DIR "predump"
 /* Move ax->tmp to DIR/HOST/TREE (replacing an older one); 0 or -errno. */
 int isn_image_commit(struct isn_agent_ctx *ax);
 void isn_image_discard(struct isn_agent_ctx *ax);

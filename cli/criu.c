@@ -280,16 +280,105 @@ static void log_end(const char *path, const char *dir, const char *name)
 	}
 }
 
+/*
+ * The pre-dump of this checkpoint, if any: TMP/predump, the parent of the
+ * final dump.  It lives inside the image (TREE/predump, TREE/parent ->
+ * predump), so the image is whole wherever it is moved or copied to.
+ */
+static bool predumped(struct isn_agent_ctx *ax)
+{
+	char path[sizeof(ax->tmp) + 32];
+
+	snprintf(path, sizeof(path), "%s/" ISN_PREDUMP_DIR "/inventory.img",
+		 ax->tmp);
+	return (ax->ck_flags & ISN_CK_PREDUMPED) && !access(path, F_OK);
+}
+
+/* Where ibsnap's CRIU plugins are (BIN/../lib/criu), if built. */
+static bool plugin_dir(char *out, size_t len)
+{
+	char dir[PATH_MAX - 32];
+
+	if (isn_self_dir(dir, sizeof(dir)))
+		return false;
+	snprintf(out, len, "%s/../lib/criu", dir);
+	return !access(out, F_OK);
+}
+
+int isn_criu_predump(struct isn_agent_ctx *ax, char *why, size_t len)
+{
+	char pid[16], dir[sizeof(ax->tmp) + 16], log[sizeof(dir) + 16];
+	char buf[1024], clog[PATH_MAX], plug[PATH_MAX], keep[PATH_MAX];
+	char *argv[MAX_ARGS];
+	int n = 0, ret, lock;
+
+	isn_rm_rf(ax->tmp);
+	snprintf(dir, sizeof(dir), "%s/" ISN_PREDUMP_DIR, ax->tmp);
+	ret = isn_mkdir_p(ax->hostdir, 0755);
+	if (!ret && (mkdir(ax->tmp, 0700) || mkdir(dir, 0700)))
+		ret = -errno;
+	if (ret) {
+		snprintf(why, len, "%s: %s", dir, strerror(-ret));
+		return ret;
+	}
+	ax->shell_job = isatty(0) || isatty(1) || isatty(2);
+	snprintf(pid, sizeof(pid), "%d", (int)ax->init_pid);
+	snprintf(log, sizeof(log), "%s/criu.out", dir);
+	argv[n++] = (char *)criu_bin();
+	argv[n++] = "pre-dump";
+	argv[n++] = "-t";
+	argv[n++] = pid;
+	argv[n++] = "-D";
+	argv[n++] = dir;
+	log_begin(clog, sizeof(clog), dir, "predump.log");
+	argv[n++] = "-o";
+	argv[n++] = clog;
+	argv[n++] = "-v4";
+	/* soft-dirty tracking starts now: the final dump takes what changes */
+	argv[n++] = "--track-mem";
+	/* the uverbs mappings the job still has (criu-plugin/uverbs_vma.c) */
+	if (plugin_dir(plug, sizeof(plug))) {
+		argv[n++] = "-L";
+		argv[n++] = plug;
+	}
+	if (ax->shell_job)
+		argv[n++] = "--shell-job";
+	n = add_env_opts(argv, n, buf, sizeof(buf));
+	argv[n] = NULL;
+	lock = dump_lock(ax);
+	ret = run_criu(argv, log);
+	if (lock >= 0)
+		close(lock);
+	log_end(clog, dir, "predump.log");
+	if (!ret)
+		return 0;
+	snprintf(why, len, "criu pre-dump exited with %d", ret);
+	snprintf(log, sizeof(log), "%s/predump.log", dir);
+	if (!last_error(log, why, len)) {
+		snprintf(log, sizeof(log), "%s/criu.out", dir);
+		last_error(log, why, len);
+	}
+	full_disk(ax->hostdir, why, len);
+	/* the job goes on; CRIU's account is kept beside the images */
+	snprintf(log, sizeof(log), "%s/predump.log", dir);
+	snprintf(keep, sizeof(keep), "%s/%s.predump-failed.log", ax->hostdir,
+		 ax->tree);
+	rename(log, keep);
+	isn_rm_rf(ax->tmp);
+	return -EIO;
+}
+
 int isn_criu_dump(struct isn_agent_ctx *ax, char *why, size_t len)
 {
 	char pid[16], log[sizeof(ax->tmp) + 16], buf[1024], clog[PATH_MAX];
 	char *argv[MAX_ARGS];
 	int n = 0, ret, lock;
-	bool found;
+	bool found, pre = predumped(ax);
 
-	isn_rm_rf(ax->tmp);
+	if (!pre) /* else the pre-dump is there: the parent */
+		isn_rm_rf(ax->tmp);
 	ret = isn_mkdir_p(ax->hostdir, 0755);
-	if (!ret && mkdir(ax->tmp, 0700))
+	if (!ret && !pre && mkdir(ax->tmp, 0700))
 		ret = -errno;
 	if (!ret)
 		ret = meta_write(ax);
@@ -317,6 +406,13 @@ int isn_criu_dump(struct isn_agent_ctx *ax, char *why, size_t len)
 	argv[n++] = "nftables";
 	if (ax->shell_job)
 		argv[n++] = "--shell-job";
+	if (pre) {
+		/* only the pages dirtied since the pre-dump; the rest is
+		 * "in the parent" (a relative link: the image moves whole) */
+		argv[n++] = "--track-mem";
+		argv[n++] = "--prev-images-dir";
+		argv[n++] = ISN_PREDUMP_DIR;
+	}
 	n = add_env_opts(argv, n, buf, sizeof(buf));
 	argv[n] = NULL;
 	lock = dump_lock(ax);

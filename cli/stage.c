@@ -201,7 +201,19 @@ static void flush_hold(void)
 		usleep(100000);
 }
 
-/* Copy directory @src into the new directory @dst (files, subdirs). */
+static int copy_link(int sfd, const char *name, int dfd)
+{
+	char to[PATH_MAX];
+	ssize_t n = readlinkat(sfd, name, to, sizeof(to) - 1);
+
+	if (n < 0)
+		return -errno;
+	to[n] = '\0';
+	return symlinkat(to, dfd, name) ? -errno : 0;
+}
+
+/* Copy directory @src into the new directory @dst (files, subdirs,
+ * symbolic links). */
 static int copy_tree(const char *src, const char *dst, bool *held)
 {
 	char s2[PATH_MAX], d2[PATH_MAX];
@@ -239,6 +251,9 @@ static int copy_tree(const char *src, const char *dst, bool *held)
 				*held = true;
 				flush_hold();
 			}
+		} else if (S_ISLNK(st.st_mode)) {
+			/* a pre-dumped image's "parent -> predump" (relative) */
+			ret = copy_link(sfd, e->d_name, dfd);
 		}
 		/* CRIU's images are regular files; anything else is skipped */
 	}

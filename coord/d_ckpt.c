@@ -2,7 +2,8 @@
 /*
  * The checkpoint, as ibsnapd drives it (docs/checkpoint.md):
  *
- *   QUIESCE -> DRAIN -> RELEASE -> DUMP -> WAKE -> REBUILD -> RESUME
+ *   [PREDUMP ->] QUIESCE -> DRAIN -> RELEASE -> DUMP -> WAKE -> REBUILD ->
+ *   RESUME
  *
  * Client steps end when every member has acknowledged (a counter, not a
  * list); RELEASE also waits until every process with a host agent has
@@ -12,6 +13,9 @@
  * the first reason and turns the rest into a rollback: RESUME before
  * RELEASE, WAKE (if anything detached) + REBUILD + RESUME after it.
  * A restore (ibsnap restart) starts at WAKE with the ranks to expect.
+ * PREDUMP (--predump) runs while the job still runs: every agent pre-dumps
+ * its tree (DUMP with ISN_CK_PREDUMP); a failure there ends the checkpoint
+ * before anything was stopped.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -26,6 +30,7 @@
 uint16_t isn_ck_step_phase(enum isn_step s)
 {
 	static const uint16_t map[] = {
+		[ISN_ST_PREDUMP] = ISN_STEP_PREDUMP,
 		[ISN_ST_QUIESCE] = ISN_PHASE_QUIESCE,
 		[ISN_ST_DRAIN] = ISN_PHASE_DRAIN,
 		[ISN_ST_RELEASE] = ISN_PHASE_RELEASE,
@@ -46,7 +51,8 @@ const char *isn_ck_step_name(enum isn_step s)
 
 bool isn_ck_client_step(enum isn_step s)
 {
-	return s != ISN_ST_DUMP && s != ISN_ST_WAKE && s != ISN_ST_DONE;
+	return s != ISN_ST_PREDUMP && s != ISN_ST_DUMP && s != ISN_ST_WAKE &&
+	       s != ISN_ST_DONE;
 }
 
 /* Progress goes to the controller and to every agent (restart prints it). */
@@ -305,12 +311,14 @@ void isn_ck_dump_done(struct isn_agent *a, const struct isn_m_dump_done *m)
 {
 	struct isn_ckpt *ck = a->job->ck;
 
-	if (!ck || m->ckpt != ck->id || ck->step != ISN_ST_DUMP || !a->waiting)
+	if (!ck || m->ckpt != ck->id || !a->waiting ||
+	    (ck->step != ISN_ST_DUMP && ck->step != ISN_ST_PREDUMP))
 		return;
 	a->waiting = false;
 	ck->agents_wait--;
 	if (m->status)
-		isn_ck_failf(ck, m->status, "the dump on %s failed: %s",
+		isn_ck_failf(ck, m->status, "the %s on %s failed: %s",
+			     ck->step == ISN_ST_PREDUMP ? "pre-dump" : "dump",
 			     a->host, m->text);
 	isn_ck_check(ck);
 }

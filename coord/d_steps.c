@@ -31,6 +31,8 @@ static bool any_detached(struct isn_ckpt *ck)
 static enum isn_step next_step(struct isn_ckpt *ck)
 {
 	switch (ck->step) {
+	case ISN_ST_PREDUMP: /* nothing was stopped yet */
+		return ck->failed ? ISN_ST_DONE : ISN_ST_QUIESCE;
 	case ISN_ST_QUIESCE:
 		return ck->failed ? ISN_ST_RESUME : ISN_ST_DRAIN;
 	case ISN_ST_DRAIN:
@@ -127,6 +129,7 @@ void isn_ck_check(struct isn_ckpt *ck)
 	bool done;
 
 	switch (ck->step) {
+	case ISN_ST_PREDUMP:
 	case ISN_ST_DUMP:
 		done = !ck->agents_wait;
 		break;
@@ -159,7 +162,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void timer_restart(struct isn_ckpt *ck)
 {
 	struct isn_d *d = ck->job->d;
-	bool long_wait = ck->step == ISN_ST_DUMP ||
+	bool long_wait = ck->step == ISN_ST_DUMP || ck->step == ISN_ST_PREDUMP ||
 			 (ck->restore && ck->step == ISN_ST_WAKE);
 
 	ck->timeout_s = long_wait ? d->o.dump_timeout_s : d->o.phase_timeout_s;
@@ -197,9 +200,14 @@ static void send_phase(struct isn_ckpt *ck)
 	isn_sbuf_put(b);
 }
 
-static void send_dump(struct isn_ckpt *ck)
+/* DUMP to every agent; in PREDUMP with ISN_CK_PREDUMP: pre-dump only.
+ * The final dump of a pre-dumped checkpoint has ISN_CK_PREDUMPED. */
+static void send_dump(struct isn_ckpt *ck, uint32_t predump)
 {
 	struct isn_m_dump m = { .ckpt = ck->id, .flags = ck->flags };
+
+	if (predump)
+		m.flags = (m.flags & ~ISN_CK_PREDUMPED) | ISN_CK_PREDUMP;
 	struct isn_agent *a;
 
 	for (a = ck->job->agents; a; a = a->next) {
@@ -247,13 +255,15 @@ static void step_enter(struct isn_ckpt *ck, enum isn_step s, uint64_t now)
 	ck->step = s;
 	ck->seq++;
 	ck->t_step = now;
+	if (s == ISN_ST_QUIESCE) /* the downtime starts */
+		ck->t_quiesce = now;
 	timer_restart(ck);
 	isn_d_dbg(ck->job->d, "job '%s': checkpoint %u: %s%s", ck->job->name,
 		  ck->id, isn_ck_step_name(s), ck->failed ? " (rollback)" : "");
 	if (isn_ck_client_step(s)) {
 		send_phase(ck);
-	} else if (s == ISN_ST_DUMP) {
-		send_dump(ck);
+	} else if (s == ISN_ST_DUMP || s == ISN_ST_PREDUMP) {
+		send_dump(ck, s == ISN_ST_PREDUMP ? ISN_CK_PREDUMP : 0);
 	} else {
 		flags = ck->failed ? ISN_WK_ROLLBACK : 0;
 		if (!ck->failed && !(ck->flags & ISN_CK_NO_DUMP)) {
@@ -415,6 +425,9 @@ void isn_ck_start(struct isn_conn *c, struct isn_job *j,
 	ck->job = j;
 	ck->id = ++j->epoch;
 	ck->flags = m->flags & (ISN_CK_NO_DUMP | ISN_CK_STOP);
+	/* --predump: the final dump only adds what changed since */
+	if ((m->flags & ISN_CK_PREDUMP) && !(ck->flags & ISN_CK_NO_DUMP))
+		ck->flags |= ISN_CK_PREDUMPED;
 	isn_strlcpy(ck->dir, m->dir, sizeof(ck->dir));
 	if (!(ck->flags & ISN_CK_NO_DUMP))
 		isn_strlcpy(ck->stage, m->stage, sizeof(ck->stage));
@@ -430,16 +443,19 @@ void isn_ck_start(struct isn_conn *c, struct isn_job *j,
 	}
 	j->ck = ck;
 	isn_d_log(j->d,
-		  "job '%s': checkpoint %u: %u processes, %u agents%s%s%s%s",
+		  "job '%s': checkpoint %u: %u processes, %u agents%s%s%s%s%s",
 		  j->name, ck->id, j->nprocs, j->nagents,
 		  ck->flags & ISN_CK_NO_DUMP ? ", no dump" : "",
+		  ck->flags & ISN_CK_PREDUMPED ? ", pre-dump" : "",
 		  ck->flags & ISN_CK_STOP ? ", stop" : "",
 		  ck->stage[0] ? ", staged in " : "", ck->stage);
 	for (a = j->agents; a; a = a->next)
 		if (a->conn && !a->exited)
 			send_begin(ck, a);
-	ck->t_quiesce = isn_now_us();
-	step_enter(ck, ISN_ST_QUIESCE, ck->t_quiesce);
+	step_enter(ck,
+		   ck->flags & ISN_CK_PREDUMPED ? ISN_ST_PREDUMP :
+						  ISN_ST_QUIESCE,
+		   isn_now_us());
 }
 
 int isn_ck_restore_open(struct isn_job *j, const struct isn_m_job_open *m)

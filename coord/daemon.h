@@ -95,6 +95,7 @@ struct isn_agent {
 };
 
 enum isn_step {
+	ISN_ST_PREDUMP, /* --predump: agents pre-dump, the job runs */
 	ISN_ST_QUIESCE,
 	ISN_ST_DRAIN,
 	ISN_ST_RELEASE,

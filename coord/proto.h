@@ -84,6 +84,10 @@ enum isn_msg_type {
 #define ISN_CK_TOKEN 0x1
 #define ISN_CK_NO_DUMP 0x2
 #define ISN_CK_STOP 0x4
+/* --predump (CKPT_START); in DUMP: pre-dump now, the job still runs */
+#define ISN_CK_PREDUMP 0x8
+/* CKPT_BEGIN, the final DUMP: the tree was pre-dumped (its parent) */
+#define ISN_CK_PREDUMPED 0x10
 
 /* WAKE.flags */
 #define ISN_WK_COMMIT 0x1 /* rename the image into place */
@@ -315,6 +319,8 @@ struct isn_m_status_end {
 
 /* CKPT_PROGRESS.phase of the wait for woken processes to reconnect */
 #define ISN_STEP_REJOIN 16
+/* ... of the agents' pre-dumps (--predump), before QUIESCE */
+#define ISN_STEP_PREDUMP 17
 
 /* REGISTERED.flags: the daemon will drive the rest of the checkpoint */
 #define ISN_RG_DRIVEN 0x1

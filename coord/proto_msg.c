@@ -304,6 +304,8 @@ const char *isn_phase_name(unsigned int phase)
 
 	if (phase == ISN_STEP_REJOIN)
 		return "rejoin";
+	if (phase == ISN_STEP_PREDUMP)
+		return "predump";
 	if (phase >= sizeof(names) / sizeof(names[0]))
 		return "unknown";
 	return names[phase];

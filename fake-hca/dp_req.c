@@ -228,6 +228,7 @@ static int send_one(struct fk_qp *qp, struct fk_swqe *wqe,
 		struct fk_ah *ah = wqe->ah;
 
 		pkt.op = FK_OP_UD_SEND;
+		flags |= FAB_SEND_NODUP;
 		pkt.qkey = (wqe->wr.wr.ud.remote_qkey & 0x80000000u) ?
 				   qp->attr.qkey :
 				   wqe->wr.wr.ud.remote_qkey;
@@ -569,8 +570,11 @@ void fk_req_rx(struct fk_qp *qp, const struct fk_pkt *pkt,
  * it did not run yet), or answers are waiting in ours (we did not): nothing
  * is known to be lost, so no retry is counted.  A real HCA answers whatever
  * its host does; ours needs its process to run, and on a loaded host that
- * can take longer than the whole retry budget.  For at most FK_LATE_NS in a
- * row without progress (a peer that died keeps its packets forever).
+ * can take longer than the whole retry budget.  A peer process that is
+ * alive is late however long it takes (a starved or stopped process; a
+ * real HCA would have answered for it); one that died keeps its packets
+ * forever, and answers waiting in our own ring are taken as late for at
+ * most FK_LATE_NS in a row without progress.
  */
 #define FK_LATE_NS 2000000000ull
 
@@ -580,6 +584,8 @@ static bool late(struct fk_qp *qp, uint64_t now, bool *behind)
 
 	*behind = qp->req.marked && qp->dest_valid &&
 		  !fab_consumed(ctx->port, &qp->dest, qp->req.mark);
+	if (*behind && fab_dest_alive(ctx->port, &qp->dest))
+		return true;
 	if (!*behind && !fab_rx_pending(ctx->port))
 		return false;
 	if (!qp->req.late_since_ns)

@@ -326,6 +326,8 @@ static int fab_send_faulty(struct fab_port *port, struct fab_ring *ring,
 	int ret = 0;
 
 	fab_faults_plan(&plan, hdr_len + payload_len);
+	if (plan.copies > 1 && (flags & FAB_SEND_NODUP))
+		plan.copies = 1;
 	if (!plan.copies) {
 		port->stats.tx_fault_drop++;
 		return 0;
@@ -386,6 +388,11 @@ bool fab_consumed(struct fab_port *port, const struct fab_dest *dest,
 	st = atomic_load_explicit(&ring->slots[pos & FAB_RING_MASK].state,
 				  memory_order_acquire);
 	return (int32_t)(slot_seq(st) - pos) >= (int32_t)FAB_RING_SLOTS;
+}
+
+bool fab_dest_alive(struct fab_port *port, const struct fab_dest *dest)
+{
+	return fab_port_alive(port->reg, dest->port_slot, dest->port_gen);
 }
 
 /* The slot at @head is claimed, not published: skip it if its owner died. */

@@ -58,6 +58,9 @@ enum fab_send_flags {
 	FAB_SEND_UNRELIABLE = 1 << 1,
 	/* never apply fault injection (control traffic of tests) */
 	FAB_SEND_NOFAULT = 1 << 2,
+	/* fault injection may lose it, never deliver it twice (UD: a real
+	 * fabric does not duplicate datagrams, and nothing would catch it) */
+	FAB_SEND_NODUP = 1 << 3,
 };
 
 struct fab_port;   /* this process's attachment: one per opened context */
@@ -122,6 +125,8 @@ int fab_send(struct fab_port *port, const struct fab_dest *dest,
 uint32_t fab_mark(struct fab_port *port, const struct fab_dest *dest);
 bool fab_consumed(struct fab_port *port, const struct fab_dest *dest,
 		  uint32_t mark);
+/* Whether the process that owns @dest's port is still alive. */
+bool fab_dest_alive(struct fab_port *port, const struct fab_dest *dest);
 
 /*
  * Consume up to @max packets from this port's ring, calling @cb for each (the
