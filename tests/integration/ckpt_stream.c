@@ -15,6 +15,10 @@
  * CKST_REINC_EVERY=n: a new incarnation every n-th checkpoint (3; 0: none).
  * CKST_DRY=1: the same pauses, no checkpoint (the traffic alone).
  * CKST_WINDOW=n: messages in flight per queue (56; at most 63).
+ * CKST_SECS=n: the run's time bound (120 s; make soak's 1,000 need more).
+ * It prints each rank's RSS (the shim's memory) and its own after the first
+ * checkpoint and at the end; CKST_RSS_GROWTH_KB=n fails the run if a rank
+ * grew by more than n kB between the two.
  */
 #include <stdio.h>
 
@@ -41,6 +45,32 @@ static bool all_done(const char *dir, int n)
 	return true;
 }
 
+/* VmRSS of @pid in kB (0 if unknown). */
+static long rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+static void rss_all(const struct cd *c, long kb[CD_MAX_RANKS + 1])
+{
+	int i;
+
+	for (i = 0; i < c->nranks; i++)
+		kb[i] = rss_kb(c->r[i].pid);
+	kb[CD_MAX_RANKS] = rss_kb(getpid());
+}
+
 static int coordinate(const char *argv0)
 {
 	static const char *names[] = { "",     "quiesce", "drain", "release",
@@ -49,7 +79,9 @@ static int coordinate(const char *argv0)
 	const char *kk = getenv("CKST_CKPTS");
 	int nck = kk ? atoi(kk) : 40;
 	struct cd c = { 0 };
-	int k = 0, nreinc = 0, ret = 0, p;
+	const char *secs = getenv("CKST_SECS"), *grow;
+	long rss0[CD_MAX_RANKS + 1] = { 0 }, rss1[CD_MAX_RANKS + 1] = { 0 };
+	int k = 0, nreinc = 0, ret = 0, p, i;
 	double end;
 
 	/* a rank that dies makes our next write fail (EPIPE), not kill us:
@@ -64,7 +96,7 @@ static int coordinate(const char *argv0)
 	int every = ev ? atoi(ev) : 3;
 
 	srand((unsigned int)getpid());
-	end = cd_now() + 120;
+	end = cd_now() + (secs ? atoi(secs) : 120);
 	while (k < nck && cd_now() < end) {
 		usleep(2000 + rand() % 40000);
 		if (getenv("CKST_DRY")) {
@@ -76,12 +108,15 @@ static int coordinate(const char *argv0)
 		ret = cd_checkpoint(&c, reinc ? reinc_nodes : NULL);
 		nreinc += reinc;
 		k++;
+		if (k == 1)
+			rss_all(&c, rss0);
 		if (ret) {
 			fprintf(stderr, "checkpoint %d failed: %s\n", k,
 				strerror(-ret));
 			break;
 		}
 	}
+	rss_all(&c, rss1);
 	snprintf(path, sizeof(path), "%s/stop", dir);
 	fclose(fopen(path, "w"));
 	while (!ret && !all_done(dir, 2) && cd_now() < end)
@@ -100,6 +135,20 @@ static int coordinate(const char *argv0)
 		if (c.phase_n[p])
 			printf("  %-8s %7.2f ms on average\n", names[p],
 			       1e3 * c.phase_s[p] / c.phase_n[p]);
+	grow = getenv("CKST_RSS_GROWTH_KB");
+	for (i = 0; i < c.nranks; i++) {
+		printf("rss rank %d: %ld kB after checkpoint 1, %ld kB after "
+		       "checkpoint %d\n",
+		       i, rss0[i], rss1[i], k);
+		if (grow && rss0[i] && rss1[i] - rss0[i] > atol(grow)) {
+			fprintf(stderr, "rank %d grew by %ld kB (more than "
+					"%s)\n", i, rss1[i] - rss0[i], grow);
+			ret = -1;
+		}
+	}
+	printf("rss coordinator: %ld kB after checkpoint 1, %ld kB after "
+	       "checkpoint %d\n",
+	       rss0[CD_MAX_RANKS], rss1[CD_MAX_RANKS], k);
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
 	if (system(path))
 		ret = -1;
