@@ -162,7 +162,8 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void timer_restart(struct isn_ckpt *ck)
 {
 	struct isn_d *d = ck->job->d;
-	bool long_wait = ck->step == ISN_ST_DUMP || ck->step == ISN_ST_PREDUMP ||
+	bool long_wait = ck->step == ISN_ST_DUMP ||
+			 ck->step == ISN_ST_PREDUMP ||
 			 (ck->restore && ck->step == ISN_ST_WAKE);
 
 	ck->timeout_s = long_wait ? d->o.dump_timeout_s : d->o.phase_timeout_s;
