@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "periodic.h"
 
 static void run_usage(FILE *out)
 {
@@ -51,6 +52,44 @@ static void run_usage(FILE *out)
 	      "                     programs that link the client "
 	      "themselves)\n"
 	      "  -h, --help         this text\n"
+	      "\n"
+	      "Checkpoints (each as ibsnap checkpoint --job JOB --dir "
+	      "DIR/ckpt-N\n"
+	      "[--stage FAST/ckpt-N] would take it, one at a time; their "
+	      "report\n"
+	      "goes to stderr; a failed one is reported and the job goes "
+	      "on):\n"
+	      "  --dir DIR          checkpoint the job into DIR/ckpt-N (N "
+	      "counts\n"
+	      "                     on); SIGUSR1 to ibsnap run then takes "
+	      "one now\n"
+	      "                     instead of going to the job\n"
+	      "  --interval T       also every T (seconds, or with s, m, h: "
+	      "30m)\n"
+	      "  --keep K           keep the newest K complete checkpoints "
+	      "in DIR\n"
+	      "                     (and FAST), remove older ones (default "
+	      "3; 0: all)\n"
+	      "  --stage FAST       dump into FAST/ckpt-N, copy to DIR in "
+	      "the\n"
+	      "                     background (ibsnap checkpoint --stage)\n"
+	      "  --stop-on-signal   SIGUSR1 checkpoints and then ends the "
+	      "job\n"
+	      "                     (ibsnap checkpoint --stop): a batch "
+	      "system's\n"
+	      "                     pre-emption warning\n"
+	      "  ibsnap restart --dir DIR [--stage FAST] takes the newest "
+	      "complete\n"
+	      "  checkpoint.  Other signals go to the job as without "
+	      "--dir.\n"
+	      "\n"
+	      "Exit status: the job's (128 + N if signal N killed it); 75 "
+	      "when\n"
+	      "--stop-on-signal ended it after a complete checkpoint; 1 "
+	      "when it\n"
+	      "could not join its coordinator; 2 usage; 126/127 the "
+	      "command\n"
+	      "could not be started.\n"
 	      "\n"
 	      "Environment:\n"
 	      "  IBSNAP_BACKEND=real|fake  HCA under the shim; default: real "
@@ -180,16 +219,56 @@ static int spawn_init(struct isn_agent_ctx *ax, char **cmd, bool want_ns)
 struct run_opts {
 	const char *coord, *job;
 	bool no_coord, no_pidns, no_preload;
+	struct isn_periodic per; /* checkpoints: with --dir */
+	const char *per_opt; /* an option that needs --dir */
 };
+
+/* The checkpoint options; 1 if @a was one, -1 if its value is bad. */
+static int parse_per(int argc, char **argv, int *i, struct run_opts *o)
+{
+	const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+	char *end;
+
+	if (!strcmp(a, "--stop-on-signal")) {
+		o->per.stop_on_signal = true;
+		o->per_opt = a;
+		return 1;
+	}
+	if (!v || (strcmp(a, "--dir") && strcmp(a, "--stage") &&
+		   strcmp(a, "--interval") && strcmp(a, "--keep")))
+		return 0;
+	++*i;
+	if (!strcmp(a, "--dir"))
+		o->per.dir = v;
+	else if (!strcmp(a, "--stage"))
+		o->per.stage = v;
+	else if (!strcmp(a, "--interval") &&
+		 isn_parse_interval(v, &o->per.interval))
+		return -1;
+	else if (!strcmp(a, "--keep") &&
+		 ((o->per.keep = strtol(v, &end, 10)) < 0 || *end || !*v))
+		return -1;
+	if (strcmp(a, "--dir"))
+		o->per_opt = a;
+	return 1;
+}
 
 /* The index of CMD in argv, or -1 after printing what is wrong. */
 static int parse(int argc, char **argv, struct run_opts *o)
 {
-	int i;
+	int i, per;
 
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
 
+		per = parse_per(argc, argv, &i, o);
+		if (per < 0) {
+			fprintf(stderr, "ibsnap run: bad %s '%s'\n", a,
+				argv[i]);
+			return -1;
+		}
+		if (per)
+			continue;
 		if (!strcmp(a, "--"))
 			return i + 1 < argc ? i + 1 : -1;
 		if (!strcmp(a, "--fake"))
@@ -272,16 +351,55 @@ static int join(struct isn_agent_ctx *ax, const struct run_opts *o)
 	return 0;
 }
 
+struct run_job {
+	struct isn_agent_ctx *ax;
+	const struct run_opts *o;
+	char **cmd;
+};
+
+/* Join, start the job, serve as its agent; @fd: tell the driver the job
+ * (periodic.c), or -1.  The job's exit status. */
+static int run_job(void *arg, int fd)
+{
+	struct run_job *r = arg;
+	int ret;
+
+	if (!r->o->no_coord && join(r->ax, r->o)) {
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	if (fd >= 0)
+		isn_periodic_joined(fd, r->ax->sock >= 0);
+	ret = spawn_init(r->ax, r->cmd, pidns_wanted(r->o));
+	if (ret) {
+		fprintf(stderr, "ibsnap run: cannot start %s: %s\n", r->cmd[0],
+			strerror(-ret));
+		return 126;
+	}
+	return isn_agent_loop(r->ax);
+}
+
 int isn_cmd_run(int argc, char **argv)
 {
 	struct isn_agent_ctx ax = { .sock = -1 };
-	struct run_opts o = { 0 };
+	struct run_opts o = { .per.keep = 3 };
+	struct run_job r = { .ax = &ax, .o = &o };
 	char *preload = NULL;
-	int i = parse(argc, argv, &o), ret;
+	int i = parse(argc, argv, &o);
 
 	if (i < 0) {
 		run_usage(i == -2 ? stdout : stderr);
 		return i == -2 ? 0 : 2;
+	}
+	if (!o.per.dir && o.per_opt) {
+		fprintf(stderr, "ibsnap run: %s needs --dir DIR\n", o.per_opt);
+		return 2;
+	}
+	if (o.per.dir && o.no_coord) {
+		fprintf(stderr, "ibsnap run: --dir and --no-coord: a job that "
+				"does not register cannot be checkpointed\n");
+		return 2;
 	}
 	if (!o.no_preload) {
 		if (preload_value(&preload)) {
@@ -294,13 +412,8 @@ int isn_cmd_run(int argc, char **argv)
 	}
 	ucx_env();
 	isn_hostname(ax.host, sizeof(ax.host));
-	if (!o.no_coord && join(&ax, &o))
-		return 1;
-	ret = spawn_init(&ax, argv + i, pidns_wanted(&o));
-	if (ret) {
-		fprintf(stderr, "ibsnap run: cannot start %s: %s\n", argv[i],
-			strerror(-ret));
-		return 126;
-	}
-	return isn_agent_loop(&ax);
+	r.cmd = argv + i;
+	if (o.per.dir)
+		return isn_periodic_run(&o.per, run_job, &r);
+	return run_job(&r, -1);
 }

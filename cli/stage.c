@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "periodic.h"
 
 #define MAN_NAME ".manifest"
 #define MAN_MAX 64 /* entries kept */
@@ -411,28 +412,67 @@ static int tier_trees(const char *hostdir, struct isn_tree *t, int max)
 	return n;
 }
 
+/*
+ * Of HOSTDIR's complete trees, their newest checkpoint (0: none); the trees
+ * are read into @t (scratch).
+ */
+static uint32_t newest_in(const char *hostdir, struct isn_tree *t, int max)
+{
+	uint32_t newest = 0;
+	int k, n = tier_trees(hostdir, t, max);
+
+	for (k = 0; k < n; k++)
+		newest = t[k].ckpt > newest ? t[k].ckpt : newest;
+	return newest;
+}
+
+int isn_hostdir_complete(const char *hostdir)
+{
+	struct man_ent e[MAN_MAX];
+	struct isn_tree t;
+	int n = man_read(hostdir, e, MAN_MAX), i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(e[i].state, "complete"))
+			return 0;
+	return tier_trees(hostdir, &t, 1);
+}
+
 int isn_pick_image(const char *const *tiers, int ntiers, const char *host,
 		   struct isn_tree *t, int max, int *tier)
 {
-	char hostdir[PATH_MAX];
-	uint32_t newest = 0, best = 0;
-	int i, k, n, found = 0;
+	char hostdir[PATH_MAX], best_dir[PATH_MAX];
+	uint32_t newest, best = 0;
+	struct dirent *e;
+	int i, n, found = 0;
+	DIR *d;
 
 	*tier = -1;
 	for (i = 0; i < ntiers; i++) {
-		snprintf(hostdir, sizeof(hostdir), "%s/%s", tiers[i], host);
-		n = tier_trees(hostdir, t, max);
-		for (newest = 0, k = 0; k < n; k++)
-			newest = t[k].ckpt > newest ? t[k].ckpt : newest;
-		if (n && (*tier < 0 || newest > best)) {
-			best = newest;
-			*tier = i; /* the first (fastest) tier with it */
-		}
+		/* TIER/HOST, then the periodic checkpoints' TIER/ckpt-N/HOST */
+		d = opendir(tiers[i]);
+		e = NULL;
+		do {
+			if (e && strncmp(e->d_name, ISN_CKPT_PREFIX,
+					 strlen(ISN_CKPT_PREFIX)))
+				continue;
+			if (snprintf(hostdir, sizeof(hostdir), "%s/%s%s%s",
+				     tiers[i], e ? e->d_name : "", e ? "/" : "",
+				     host) >= (int)sizeof(hostdir))
+				continue;
+			newest = newest_in(hostdir, t, max);
+			if (newest > best) { /* the first (fastest) tier */
+				best = newest;
+				*tier = i;
+				strcpy(best_dir, hostdir);
+			}
+		} while (d && (e = readdir(d)));
+		if (d)
+			closedir(d);
 	}
 	if (*tier < 0)
 		return 0;
-	snprintf(hostdir, sizeof(hostdir), "%s/%s", tiers[*tier], host);
-	n = tier_trees(hostdir, t, max);
+	n = tier_trees(best_dir, t, max);
 	for (i = 0; i < n; i++) {
 		if (t[i].ckpt == best)
 			t[found++] = t[i];

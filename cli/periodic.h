@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Periodic checkpoints and checkpoints on a signal: ibsnap run --dir DIR
+ * [--interval T] [--keep K] [--stage FAST] [--stop-on-signal] (periodic.c).
+ */
+#ifndef IBSNAP_CLI_PERIODIC_H
+#define IBSNAP_CLI_PERIODIC_H
+
+#include <stdbool.h>
+
+/* checkpoint N of a periodic run: DIR/ckpt-N/HOST/TREE (and FAST/ckpt-N) */
+#define ISN_CKPT_PREFIX "ckpt-"
+
+/* ibsnap run's exit status when --stop-on-signal ended the job after a
+ * complete checkpoint (EX_TEMPFAIL: restart it to go on) */
+#define ISN_EXIT_STOPPED 75
+
+struct isn_periodic {
+	const char *dir, *stage;
+	double interval; /* seconds; 0: on SIGUSR1 only */
+	int keep; /* complete checkpoints kept per tier; 0: all */
+	bool stop_on_signal;
+};
+
+/* "30", "30s", "1.5m", "2h": seconds in *@sec; 0, or -EINVAL. */
+int isn_parse_interval(const char *s, double *sec);
+
+/*
+ * Fork the host agent, @agent(@arg, FD): it writes its job's coordinator,
+ * name and token to FD once it joined (see isn_periodic_joined) and returns
+ * the job's exit status; take checkpoints as @p says until it exits.
+ * ibsnap run's exit status.
+ */
+int isn_periodic_run(const struct isn_periodic *p,
+		     int (*agent)(void *arg, int fd), void *arg);
+/* In the agent: tell the driver (FD) the job it joined, from the
+ * environment set_job_env wrote (nothing: not checkpointable); closes FD. */
+void isn_periodic_joined(int fd, bool joined);
+
+/*
+ * HOSTDIR holds a complete checkpoint: a tree its manifest (if any) calls
+ * complete, and no line of it that says otherwise; 1, else 0 (stage.c).
+ */
+int isn_hostdir_complete(const char *hostdir);
+
+#endif /* IBSNAP_CLI_PERIODIC_H */
