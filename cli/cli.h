@@ -157,4 +157,13 @@ int isn_tcp_record(pid_t init_pid, const char *dir);
 int isn_tcp_hold(char **treedirs, int ntrees);
 void isn_tcp_release(void);
 
+/* ---- the tree's files on tmpfs across a reboot (tmpfs.c) ---- */
+
+/* Record (and copy into @dir) the files on tmpfs the tree at @init_pid has
+ * open, mapped or as cwd, with their directories; 0 or -errno. */
+int isn_tmpfs_record(pid_t init_pid, const char *dir);
+/* Create again those of @treedir's record that do not exist; 0 or the
+ * first -errno (each failure printed). */
+int isn_tmpfs_restore(const char *treedir);
+
 #endif /* IBSNAP_CLI_H */

@@ -422,6 +422,12 @@ int isn_criu_dump(struct isn_agent_ctx *ax, char *why, size_t len)
 		fprintf(stderr, "ibsnap: cannot list the tree's TCP connections: "
 				"%s\n",
 			strerror(-ret));
+	/* files on tmpfs, gone after a reboot: CRIU wants them back */
+	ret = isn_tmpfs_record(ax->init_pid, ax->tmp);
+	if (ret)
+		fprintf(stderr, "ibsnap: cannot record the tree's files on "
+				"tmpfs: %s\n",
+			strerror(-ret));
 	ret = run_criu(argv, log);
 	if (lock >= 0)
 		close(lock);
@@ -624,6 +630,8 @@ int isn_criu_restore(struct isn_agent_ctx *ax, const char *treedir, char *why,
 	n = isn_meta_stdio(treedir, inh, argv, n);
 	n = add_env_opts(argv, n, buf, sizeof(buf));
 	argv[n] = NULL;
+	/* the tree's files on tmpfs, if a reboot took them */
+	isn_tmpfs_restore(treedir);
 	/* the restored init is reparented to us when criu detaches */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	ret = run_criu(argv, log);
