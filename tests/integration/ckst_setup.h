@@ -5,6 +5,8 @@
 
 #include <stdlib.h>
 
+#include "../qp_connect.h"
+
 static int ck_file(const char *dir, const char *name, int rank, void *data,
 		   size_t len, bool write)
 {
@@ -56,61 +58,27 @@ static void ck_av(struct ck *c, struct ibv_ah_attr *av)
 
 static int ck_connect_rc(struct ck *c, struct ibv_qp *qp, uint32_t dqpn)
 {
-	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT,
-				 .port_num = 1,
-				 .qp_access_flags = IBV_ACCESS_LOCAL_WRITE |
-						    IBV_ACCESS_REMOTE_WRITE |
-						    IBV_ACCESS_REMOTE_READ |
-						    IBV_ACCESS_REMOTE_ATOMIC };
+	struct tq_rc p = { .dest_qpn = dqpn,
+			   .rq_psn = 1000u * (uint32_t)(1 - c->rank) + 17,
+			   .sq_psn = 1000u * (uint32_t)c->rank + 17,
+			   .access = IBV_ACCESS_LOCAL_WRITE |
+				     IBV_ACCESS_REMOTE_WRITE |
+				     IBV_ACCESS_REMOTE_READ |
+				     IBV_ACCESS_REMOTE_ATOMIC,
+			   .port = 1,
+			   .timeout = 12,
+			   .rd_atomic = 4,
+			   .min_rnr_timer = 1 };
 
-	if (ibv_modify_qp(qp, &a,
-			  IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-				  IBV_QP_ACCESS_FLAGS))
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_1024;
-	a.dest_qp_num = dqpn;
-	a.rq_psn = 1000u * (uint32_t)(1 - c->rank) + 17;
-	a.max_dest_rd_atomic = 4;
-	a.min_rnr_timer = 1;
-	ck_av(c, &a.ah_attr);
-	if (ibv_modify_qp(qp, &a,
-			  IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-				  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-				  IBV_QP_MAX_DEST_RD_ATOMIC |
-				  IBV_QP_MIN_RNR_TIMER))
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 12;
-	a.retry_cnt = 7;
-	a.rnr_retry = 7;
-	a.sq_psn = 1000u * (uint32_t)c->rank + 17;
-	a.max_rd_atomic = 4;
-	return ibv_modify_qp(qp, &a,
-			     IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-				     IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
-				     IBV_QP_MAX_QP_RD_ATOMIC);
+	ck_av(c, &p.av);
+	return tq_rc_connect(qp, &p);
 }
 
 static int ck_connect_ud(struct ck *c)
 {
-	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT,
-				 .port_num = 1,
-				 .qkey = QKEY };
 	struct ibv_ah_attr av;
 
-	if (ibv_modify_qp(c->qp[Q_UD], &a,
-			  IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-				  IBV_QP_QKEY))
-		return -1;
-	a.qp_state = IBV_QPS_RTR;
-	if (ibv_modify_qp(c->qp[Q_UD], &a, IBV_QP_STATE))
-		return -1;
-	a.qp_state = IBV_QPS_RTS;
-	a.sq_psn = 7;
-	if (ibv_modify_qp(c->qp[Q_UD], &a, IBV_QP_STATE | IBV_QP_SQ_PSN))
+	if (tq_ud_ready(c->qp[Q_UD], 1, QKEY, 7))
 		return -1;
 	ck_av(c, &av);
 	c->ah = ibv_create_ah(c->pd, &av);

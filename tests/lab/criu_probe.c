@@ -20,6 +20,8 @@
 #include <unistd.h>
 #include <infiniband/verbs.h>
 
+#include "../qp_connect.h"
+
 static const char *dir;
 
 static int say(const char *name, const char *fmt, unsigned long a,
@@ -41,41 +43,19 @@ static int say(const char *name, const char *fmt, unsigned long a,
 
 static int qp_to_rts(struct ibv_qp *qp, uint32_t dest, union ibv_gid *gid)
 {
-	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT,
-				 .port_num = 1,
-				 .qp_access_flags = IBV_ACCESS_REMOTE_WRITE };
+	struct tq_rc p = { .dest_qpn = dest,
+			   .access = IBV_ACCESS_REMOTE_WRITE,
+			   .port = 1,
+			   .timeout = 14,
+			   .rd_atomic = 1,
+			   .min_rnr_timer = 12 };
 
-	if (ibv_modify_qp(qp, &a,
-			  IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-				  IBV_QP_ACCESS_FLAGS))
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_1024;
-	a.dest_qp_num = dest;
-	a.max_dest_rd_atomic = 1;
-	a.min_rnr_timer = 12;
-	a.ah_attr.is_global = 1;
-	a.ah_attr.grh.dgid = *gid;
-	a.ah_attr.grh.sgid_index = 1;
-	a.ah_attr.grh.hop_limit = 1;
-	a.ah_attr.port_num = 1;
-	if (ibv_modify_qp(qp, &a,
-			  IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-				  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-				  IBV_QP_MAX_DEST_RD_ATOMIC |
-				  IBV_QP_MIN_RNR_TIMER))
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
-	a.retry_cnt = 7;
-	a.rnr_retry = 7;
-	a.max_rd_atomic = 1;
-	return ibv_modify_qp(qp, &a,
-			     IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-				     IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
-				     IBV_QP_MAX_QP_RD_ATOMIC);
+	p.av.is_global = 1;
+	p.av.grh.dgid = *gid;
+	p.av.grh.sgid_index = 1;
+	p.av.grh.hop_limit = 1;
+	p.av.port_num = 1;
+	return tq_rc_connect(qp, &p);
 }
 
 /* Open @name, WRITE @val from one RC QP to another, release it all. */

@@ -129,47 +129,29 @@ V10(struct qp_1_0 *, ibv_create_qp,
 V10(int, ibv_modify_qp, (struct qp_1_0 * qp, struct ibv_qp_attr *a, int m));
 V10(int, ibv_destroy_qp, (struct qp_1_0 * qp));
 
+static int modify_1_0(void *qp, struct ibv_qp_attr *a, int mask)
+{
+	return ibv_modify_qp_1_0(qp, a, mask);
+}
+
 static int connect(struct qp_1_0 *qp, uint32_t dqpn, uint16_t lid,
 		   const union ibv_gid *gid, bool global)
 {
-	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT,
-				 .port_num = 1,
-				 .qp_access_flags = ST_ACCESS };
+	struct tq_rc p = { .dest_qpn = dqpn,
+			   .access = ST_ACCESS,
+			   .port = 1,
+			   .timeout = 14,
+			   .rd_atomic = 1,
+			   .min_rnr_timer = 1 };
 
-	if (ibv_modify_qp_1_0(qp, &a,
-			      IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-				      IBV_QP_ACCESS_FLAGS))
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_1024;
-	a.dest_qp_num = dqpn;
-	a.max_dest_rd_atomic = 1;
-	a.min_rnr_timer = 1;
-	a.ah_attr.dlid = lid;
-	a.ah_attr.port_num = 1;
+	p.av.dlid = lid;
+	p.av.port_num = 1;
 	if (global) {
-		a.ah_attr.is_global = 1;
-		a.ah_attr.grh.dgid = *gid;
-		a.ah_attr.grh.hop_limit = 1;
+		p.av.is_global = 1;
+		p.av.grh.dgid = *gid;
+		p.av.grh.hop_limit = 1;
 	}
-	if (ibv_modify_qp_1_0(qp, &a,
-			      IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-				      IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-				      IBV_QP_MAX_DEST_RD_ATOMIC |
-				      IBV_QP_MIN_RNR_TIMER))
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
-	a.retry_cnt = 7;
-	a.rnr_retry = 7;
-	a.max_rd_atomic = 1;
-	return ibv_modify_qp_1_0(qp, &a,
-				 IBV_QP_STATE | IBV_QP_TIMEOUT |
-					 IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
-					 IBV_QP_SQ_PSN |
-					 IBV_QP_MAX_QP_RD_ATOMIC);
+	return tq_rc_connect_by(modify_1_0, qp, &p);
 }
 
 static int poll1(struct ctx_1_0 *c, struct cq_1_0 *cq, struct ibv_wc *wc)

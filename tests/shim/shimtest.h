@@ -15,6 +15,8 @@
 #include <time.h>
 #include <infiniband/verbs.h>
 
+#include "../qp_connect.h"
+
 #define ST_PORT 1
 #define ST_QKEY 0x11111111u
 #define ST_ACCESS                                           \
@@ -71,61 +73,22 @@ static inline void st_ah_attr(const struct st_dev *d, struct ibv_ah_attr *ah)
 static inline int st_rc_connect(const struct st_dev *d, struct ibv_qp *qp,
 				uint32_t dest_qpn)
 {
-	struct ibv_qp_attr a;
+	struct tq_rc p = { .dest_qpn = dest_qpn,
+			   .rq_psn = 7,
+			   .sq_psn = 7,
+			   .access = ST_ACCESS,
+			   .port = ST_PORT,
+			   .timeout = 14,
+			   .rd_atomic = 4,
+			   .min_rnr_timer = 1 };
 
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_INIT;
-	a.port_num = ST_PORT;
-	a.qp_access_flags = ST_ACCESS;
-	if (ibv_modify_qp(qp, &a,
-			  IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-				  IBV_QP_ACCESS_FLAGS))
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_1024;
-	a.dest_qp_num = dest_qpn;
-	a.rq_psn = 7;
-	a.max_dest_rd_atomic = 4;
-	a.min_rnr_timer = 1;
-	st_ah_attr(d, &a.ah_attr);
-	if (ibv_modify_qp(qp, &a,
-			  IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-				  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-				  IBV_QP_MAX_DEST_RD_ATOMIC |
-				  IBV_QP_MIN_RNR_TIMER))
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
-	a.retry_cnt = 7;
-	a.rnr_retry = 7;
-	a.sq_psn = 7;
-	a.max_rd_atomic = 4;
-	return ibv_modify_qp(qp, &a,
-			     IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-				     IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
-				     IBV_QP_MAX_QP_RD_ATOMIC);
+	st_ah_attr(d, &p.av);
+	return tq_rc_connect(qp, &p);
 }
 
 static inline int st_ud_ready(struct ibv_qp *qp)
 {
-	struct ibv_qp_attr a;
-
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_INIT;
-	a.port_num = ST_PORT;
-	a.qkey = ST_QKEY;
-	if (ibv_modify_qp(qp, &a,
-			  IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-				  IBV_QP_QKEY))
-		return -1;
-	a.qp_state = IBV_QPS_RTR;
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE))
-		return -1;
-	a.qp_state = IBV_QPS_RTS;
-	a.sq_psn = 0;
-	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN);
+	return tq_ud_ready(qp, ST_PORT, ST_QKEY, 0);
 }
 
 static inline double st_now(void)
