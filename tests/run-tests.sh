@@ -34,13 +34,14 @@ fi
 # --- end of lab tier
 
 run_one() { # label binary [args...]
-	local label=$1 bin=$2 out fab rc
+	local label=$1 bin=$2 out fab rc t0=$SECONDS
 	shift 2
 	fab=$(mktemp -d /dev/shm/ibsnap-test.XXXXXX)
 	out=$(mktemp)
 	IBSNAP_FABRIC=$fab timeout -k 5 "$TIMEOUT" "$bin" "$@" >"$out" 2>&1
 	rc=$?
 	rm -rf "$fab"
+	local took="($((SECONDS - t0)) s)"
 	if [[ $bin == */unit/* ]]; then
 		# cmocka: count its test cases, show its summary lines
 		local p f
@@ -59,15 +60,16 @@ run_one() { # label binary [args...]
 		else
 			grep -E '^\[==========\]|^\[  PASSED  \]' "$out" | tail -2 |
 				sed "s|^|$label: |"
+			echo "$label: $took"
 		fi
 	else
 		if [[ $rc -eq 0 ]]; then
 			passed=$((passed + 1))
-			echo "PASS $label"
+			echo "PASS $label $took"
 		else
 			failed=$((failed + 1))
 			failures+=("$label (exit $rc)")
-			echo "FAIL $label (exit $rc)"
+			echo "FAIL $label (exit $rc) $took"
 			tail -40 "$out" | sed 's/^/    /'
 		fi
 	fi
