@@ -71,10 +71,14 @@ void isn_ck_progress(struct isn_ckpt *ck, int32_t status, uint64_t usec,
 		isn_conn_send(a->conn, ISN_MSG_CKPT_PROGRESS, &m);
 }
 
-/* Answer every put still waiting in this step with XFAIL. */
+/*
+ * Answer every member still waiting in this step's exchange with XFAIL: a
+ * put before the fence, or a sparse member that may still GET.
+ */
 static void xchg_abort(struct isn_ckpt *ck)
 {
 	struct isn_m_xfail x = { .seq = ck->seq, .code = ck->status };
+	bool fenced = ck->fence_seq == ck->seq;
 	struct isn_job *j = ck->job;
 	uint32_t r;
 
@@ -85,10 +89,10 @@ static void xchg_abort(struct isn_ckpt *ck)
 
 		if (!p || !p->member || p->put_seq != ck->seq || !p->blob)
 			continue;
-		isn_conn_send(p->conn, ISN_MSG_XFAIL, &x);
-		free(p->blob);
-		p->blob = NULL;
+		if (!fenced || (p->sparse && p->acked_seq != ck->seq))
+			isn_conn_send(p->conn, ISN_MSG_XFAIL, &x);
 	}
+	isn_ck_xchg_free(ck);
 }
 
 void isn_ck_failf(struct isn_ckpt *ck, int code, const char *fmt, ...)
@@ -239,44 +243,205 @@ void isn_ck_ack(struct isn_proc *p, const struct isn_m_ack *m)
 	isn_ck_check(ck);
 }
 
-static void xchg_complete(struct isn_ckpt *ck)
+static void getq_drop(struct isn_ckpt *ck);
+
+void isn_ck_xchg_free(struct isn_ckpt *ck)
 {
 	struct isn_job *j = ck->job;
-	struct isn_all_src *src;
+	uint32_t r;
+
+	for (r = 0; r < j->nslots; r++) {
+		struct isn_proc *p = j->procs[r];
+
+		if (!p)
+			continue;
+		free(p->blob);
+		p->blob = NULL;
+		p->keyed = p->sparse = false;
+	}
+	free(ck->kidx);
+	ck->kidx = NULL;
+	ck->kmask = ck->nkeys = 0;
+	getq_drop(ck);
+}
+
+static uint32_t key_hash(uint32_t key)
+{
+	return key * 2654435761u;
+}
+
+static struct isn_krec *kidx_find(struct isn_ckpt *ck, uint32_t key)
+{
+	uint32_t i;
+
+	if (!ck->kidx)
+		return NULL;
+	for (i = key_hash(key) & ck->kmask; ck->kidx[i].data;
+	     i = (i + 1) & ck->kmask)
+		if (ck->kidx[i].key == key)
+			return &ck->kidx[i];
+	return NULL;
+}
+
+/* Index every keyed member's records: 0, or the exchange failed. */
+static int kidx_build(struct isn_ckpt *ck, uint32_t nrecs)
+{
+	struct isn_job *j = ck->job;
+	struct isn_all_src rec;
+	uint32_t r, cap = 16, i;
+	size_t off;
+
+	while (cap < 2 * (uint64_t)nrecs)
+		cap *= 2;
+	ck->kidx = calloc(cap, sizeof(*ck->kidx));
+	if (!ck->kidx) {
+		isn_ck_failf(ck, -ENOMEM, "out of memory for the exchange");
+		return -ENOMEM;
+	}
+	ck->kmask = cap - 1;
+	for (r = 0; r < j->nslots; r++) {
+		struct isn_proc *p = j->procs[r];
+
+		if (!p || !p->member || p->put_seq != ck->seq || !p->keyed)
+			continue;
+		for (off = 0;
+		     isn_recs_next(p->blob, p->blob_len, &off, &rec) > 0;) {
+			struct isn_krec *k = kidx_find(ck, rec.rank);
+
+			if (k) {
+				isn_ck_failf(ck, -EEXIST,
+					     "exchange key %u put twice (rank "
+					     "%u)",
+					     rec.rank, p->rank);
+				return -EEXIST;
+			}
+			/* an empty record is found but holds no data */
+			for (i = key_hash(rec.rank) & ck->kmask;
+			     ck->kidx[i].data; i = (i + 1) & ck->kmask)
+				;
+			ck->kidx[i] = (struct isn_krec){ rec.rank, rec.len,
+							 rec.data ? rec.data :
+								    p->blob };
+			ck->nkeys++;
+		}
+	}
+	return 0;
+}
+
+/* ALL for those that did not ask for sparse: plain blobs and records. */
+static struct isn_sbuf *all_build(struct isn_ckpt *ck, uint32_t nsrc)
+{
+	struct isn_job *j = ck->job;
+	struct isn_all_src *src, rec;
 	struct isn_wbuf w = { 0 };
 	struct isn_sbuf *b = NULL;
 	uint32_t r, n = 0;
+	size_t off;
 
-	src = calloc(ck->puts ? ck->puts : 1, sizeof(*src));
+	src = calloc(nsrc ? nsrc : 1, sizeof(*src));
 	for (r = 0; src && r < j->nslots; r++) {
 		struct isn_proc *p = j->procs[r];
 
-		if (p && p->member && p->put_seq == ck->seq && p->blob)
-			src[n++] =
-				(struct isn_all_src){ r, p->blob_len, p->blob };
+		if (!p || !p->member || p->put_seq != ck->seq || !p->blob)
+			continue;
+		if (!p->keyed) {
+			/* an empty blob says nothing: left out, so that an
+			 * exchange nobody uses costs O(N), not O(N^2) */
+			if (p->blob_len)
+				src[n++] = (struct isn_all_src){ r, p->blob_len,
+								 p->blob };
+			continue;
+		}
+		for (off = 0;
+		     isn_recs_next(p->blob, p->blob_len, &off, &rec) > 0;)
+			if (rec.len)
+				src[n++] = rec;
 	}
 	if (src && !isn_all_encode(&w, ck->seq, src, n))
 		b = isn_sbuf_from_wbuf(&w);
 	isn_wbuf_free(&w);
 	free(src);
-	if (!b) {
+	if (!b)
 		isn_ck_failf(ck, -ENOMEM, "out of memory for the exchange");
-		return;
-	}
+	return b;
+}
+
+static void xchg_complete(struct isn_ckpt *ck)
+{
+	struct isn_job *j = ck->job;
+	uint32_t r, nsrc = 0, nrecs = 0, nall = 0, nsparse = 0;
+	struct isn_m_fenced f = { .seq = ck->seq };
+	struct isn_sbuf *b = NULL;
+
 	for (r = 0; r < j->nslots; r++) {
 		struct isn_proc *p = j->procs[r];
 
 		if (!p || !p->member || p->put_seq != ck->seq || !p->blob)
 			continue;
-		isn_conn_send_sbuf(p->conn, b);
-		free(p->blob);
-		p->blob = NULL;
+		nsrc += p->keyed ? p->nrecs : 1;
+		nrecs += p->keyed ? p->nrecs : 0;
+		nsparse += p->sparse;
+		nall += !p->sparse;
+	}
+	if (nrecs && kidx_build(ck, nrecs))
+		return;
+	if (nall && !(b = all_build(ck, nsrc)))
+		return;
+	ck->fence_seq = ck->seq;
+	f.nkeys = ck->nkeys;
+	for (r = 0; r < j->nslots; r++) {
+		struct isn_proc *p = j->procs[r];
+
+		if (!p || !p->member || p->put_seq != ck->seq || !p->blob)
+			continue;
+		if (p->sparse)
+			isn_conn_send(p->conn, ISN_MSG_FENCED, &f);
+		else
+			isn_conn_send_sbuf(p->conn, b);
 	}
 	isn_d_dbg(j->d,
-		  "job '%s': exchange of %s: %u blobs, %zu bytes sent "
-		  "to each",
-		  j->name, isn_ck_step_name(ck->step), n, b->len);
+		  "job '%s': exchange of %s: %u blobs, %u keyed records, "
+		  "%zu bytes sent to each of %u, %u sparse",
+		  j->name, isn_ck_step_name(ck->step), nsrc, nrecs,
+		  b ? b->len : 0, nall, nsparse);
 	isn_sbuf_put(b);
+	if (!nsparse)
+		isn_ck_xchg_free(ck);
+}
+
+/* 0, or an XFAIL for this put was filled in @x. */
+static int put_check(struct isn_proc *p, uint32_t seq, struct isn_m_xfail *x)
+{
+	struct isn_ckpt *ck = p->job->ck;
+
+	if (!ck || !p->member || seq != ck->seq ||
+	    (ck->step != ISN_ST_DRAIN && ck->step != ISN_ST_REBUILD)) {
+		isn_strlcpy(x->text, "no exchange in progress",
+			    sizeof(x->text));
+	} else if (ck->xfail_seq == ck->seq) {
+		x->code = ck->status;
+		isn_strlcpy(x->text, ck->why, sizeof(x->text));
+	} else if (p->put_seq == ck->seq) {
+		x->code = -EALREADY;
+		isn_strlcpy(x->text, "one put per phase", sizeof(x->text));
+	} else {
+		return 0;
+	}
+	return -1;
+}
+
+static bool put_keep(struct isn_proc *p, const struct isn_bytes *blob,
+		     struct isn_m_xfail *x)
+{
+	if (!(p->blob = malloc(blob->len ? blob->len : 1))) {
+		x->code = -ENOMEM;
+		isn_strlcpy(x->text, "out of memory", sizeof(x->text));
+		return false;
+	}
+	memcpy(p->blob, blob->data, blob->len);
+	p->blob_len = blob->len;
+	p->put_seq = p->job->ck->seq;
+	return true;
 }
 
 void isn_ck_put(struct isn_proc *p, const struct isn_m_put *m)
@@ -284,27 +449,188 @@ void isn_ck_put(struct isn_proc *p, const struct isn_m_put *m)
 	struct isn_ckpt *ck = p->job->ck;
 	struct isn_m_xfail x = { .seq = m->seq, .code = -EINVAL };
 
-	if (!ck || !p->member || m->seq != ck->seq ||
-	    (ck->step != ISN_ST_DRAIN && ck->step != ISN_ST_REBUILD)) {
-		isn_strlcpy(x.text, "no exchange in progress", sizeof(x.text));
-	} else if (ck->xfail_seq == ck->seq) {
-		x.code = ck->status;
-		isn_strlcpy(x.text, ck->why, sizeof(x.text));
-	} else if (p->put_seq == ck->seq) {
-		x.code = -EALREADY;
-		isn_strlcpy(x.text, "one put per phase", sizeof(x.text));
-	} else if (!(p->blob = malloc(m->blob.len ? m->blob.len : 1))) {
-		x.code = -ENOMEM;
-		isn_strlcpy(x.text, "out of memory", sizeof(x.text));
-	} else {
-		memcpy(p->blob, m->blob.data, m->blob.len);
-		p->blob_len = m->blob.len;
-		p->put_seq = ck->seq;
+	if (!put_check(p, m->seq, &x) && put_keep(p, &m->blob, &x)) {
+		p->keyed = p->sparse = false;
 		if (++ck->puts >= ck->members)
 			xchg_complete(ck);
 		return;
 	}
 	isn_conn_send(p->conn, ISN_MSG_XFAIL, &x);
+}
+
+/* PUTK's records are well formed: n of them, nothing after. */
+static int recs_check(const struct isn_bytes *b, uint32_t *n_p)
+{
+	struct isn_all_src rec;
+	uint32_t n, i;
+	size_t off = 0;
+
+	if (isn_recs_count(b->data, b->len, &n))
+		return -EPROTO;
+	for (i = 0; i < n; i++)
+		if (isn_recs_next(b->data, b->len, &off, &rec) != 1)
+			return -EPROTO;
+	if ((n ? off : 4) != b->len)
+		return -EPROTO;
+	*n_p = n;
+	return 0;
+}
+
+void isn_ck_putk(struct isn_proc *p, const struct isn_m_putk *m)
+{
+	struct isn_ckpt *ck = p->job->ck;
+	struct isn_m_xfail x = { .seq = m->seq, .code = -EINVAL };
+	uint32_t n = 0;
+
+	if (put_check(p, m->seq, &x)) {
+		/* x is filled */
+	} else if (recs_check(&m->recs, &n)) {
+		x.code = -EPROTO;
+		isn_strlcpy(x.text, "malformed records", sizeof(x.text));
+	} else if (put_keep(p, &m->recs, &x)) {
+		p->keyed = true;
+		p->sparse = m->flags & ISN_PK_SPARSE;
+		p->nrecs = n;
+		if (++ck->puts >= ck->members)
+			xchg_complete(ck);
+		return;
+	}
+	isn_conn_send(p->conn, ISN_MSG_XFAIL, &x);
+}
+
+/* PART for @keys (little-endian u32s, a GET's); 0 or -errno. */
+static int get_serve(struct isn_ckpt *ck, struct isn_proc *p,
+		     const struct isn_u32s *keys)
+{
+	struct isn_all_src *src;
+	struct isn_wbuf w = { 0 };
+	struct isn_sbuf *b = NULL;
+	uint32_t i, n = 0;
+	int ret;
+
+	src = calloc(keys->n ? keys->n : 1, sizeof(*src));
+	if (!src)
+		return -ENOMEM;
+	for (i = 0; i < keys->n; i++) {
+		struct isn_krec *k = kidx_find(ck, isn_u32s_at(keys, i));
+
+		if (k)
+			src[n++] =
+				(struct isn_all_src){ k->key, k->len, k->data };
+	}
+	ret = isn_recs_msg_encode(&w, ISN_MSG_PART, ck->seq, src, n);
+	free(src);
+	if (!ret && !(b = isn_sbuf_from_wbuf(&w)))
+		ret = -ENOMEM;
+	isn_wbuf_free(&w);
+	if (ret)
+		return ret;
+	isn_conn_send_sbuf(p->conn, b);
+	isn_sbuf_put(b);
+	return 0;
+}
+
+static void get_fail(struct isn_proc *p, uint32_t seq, int code,
+		     const char *text)
+{
+	struct isn_m_xfail x = { .seq = seq, .code = code };
+
+	isn_strlcpy(x.text, text, sizeof(x.text));
+	isn_conn_send(p->conn, ISN_MSG_XFAIL, &x);
+}
+
+static void getq_drop(struct isn_ckpt *ck)
+{
+	struct isn_proc *p;
+
+	while ((p = ck->getq_head)) {
+		ck->getq_head = p->get_next;
+		free(p->get_keys);
+		p->get_keys = NULL;
+		p->get_next = NULL;
+		p->get_queued = false;
+		ck->job->d->gets_deferred--;
+	}
+	ck->getq_tail = NULL;
+}
+
+/*
+ * A GET is answered at once while the daemon's queued output is under
+ * ISN_OQ_BUDGET; past it, it waits (in order) until connections drain:
+ * replies are built as they can be sent, so the daemon's memory stays
+ * bounded however many hosts ask at the same time.
+ */
+void isn_ck_get(struct isn_proc *p, const struct isn_m_get *m)
+{
+	struct isn_ckpt *ck = p->job->ck;
+	struct isn_d *d = p->job->d;
+	int ret;
+
+	if (!ck || !p->member || m->seq != ck->seq)
+		return get_fail(p, m->seq, -EINVAL, "no exchange in progress");
+	if (ck->xfail_seq == ck->seq)
+		return get_fail(p, m->seq, ck->status, ck->why);
+	if (ck->fence_seq != ck->seq || !p->sparse || p->acked_seq == ck->seq ||
+	    p->get_queued)
+		return get_fail(p, m->seq, -EINVAL,
+				"GET before FENCED, after the ack, before "
+				"the last GET's answer, or without a "
+				"sparse PUTK");
+	if (d->oq_total < ISN_OQ_BUDGET && !ck->getq_head) {
+		ret = get_serve(ck, p, &m->keys);
+		if (ret)
+			get_fail(p, m->seq, ret, "cannot build the reply");
+		return;
+	}
+	p->get_keys = malloc(4 * (size_t)m->keys.n + 1);
+	if (!p->get_keys)
+		return get_fail(p, m->seq, -ENOMEM, "out of memory");
+	memcpy(p->get_keys, m->keys.raw, 4 * (size_t)m->keys.n);
+	p->get_n = m->keys.n;
+	p->get_queued = true;
+	p->get_next = NULL;
+	if (ck->getq_tail)
+		ck->getq_tail->get_next = p;
+	else
+		ck->getq_head = p;
+	ck->getq_tail = p;
+	d->gets_deferred++;
+}
+
+void isn_ck_gets_resume(struct isn_d *d)
+{
+	struct isn_job *j;
+	struct isn_proc *p;
+	int ret;
+
+	if (d->gets_serving)
+		return; /* a reply's own flush */
+	d->gets_serving = true;
+	for (j = d->jobs; j && d->oq_total < ISN_OQ_BUDGET; j = j->next) {
+		struct isn_ckpt *ck = j->ck;
+
+		while (ck && (p = ck->getq_head) &&
+		       d->oq_total < ISN_OQ_BUDGET) {
+			struct isn_u32s keys = {
+				.n = p->get_n,
+				.raw = (const uint8_t *)p->get_keys
+			};
+
+			ck->getq_head = p->get_next;
+			if (!ck->getq_head)
+				ck->getq_tail = NULL;
+			d->gets_deferred--;
+			ret = get_serve(ck, p, &keys);
+			free(p->get_keys);
+			p->get_keys = NULL;
+			p->get_next = NULL;
+			p->get_queued = false;
+			if (ret)
+				get_fail(p, ck->seq, ret,
+					 "cannot build the reply");
+		}
+	}
+	d->gets_serving = false;
 }
 
 void isn_ck_dump_done(struct isn_agent *a, const struct isn_m_dump_done *m)

@@ -56,6 +56,7 @@ static void conn_destroy(struct isn_conn *c)
 	ev_io_stop(d->loop, &c->rio);
 	ev_io_stop(d->loop, &c->wio);
 	close(c->fd);
+	d->oq_total -= c->oq_bytes;
 	for (q = c->oq_head; q; q = next) {
 		next = q->next;
 		isn_sbuf_put(q->buf);
@@ -70,6 +71,8 @@ static void conn_destroy(struct isn_conn *c)
 		c->next->prev = c->prev;
 	free(c);
 	d->nconns--;
+	if (d->gets_deferred && d->oq_total < ISN_OQ_BUDGET)
+		isn_ck_gets_resume(d);
 	isn_d_idle_check(d);
 }
 
@@ -112,6 +115,7 @@ static void conn_flush(struct isn_conn *c)
 		}
 		q->off += n;
 		c->oq_bytes -= n;
+		c->d->oq_total -= n;
 		if (q->off < q->buf->len)
 			continue;
 		c->oq_head = q->next;
@@ -121,6 +125,8 @@ static void conn_flush(struct isn_conn *c)
 		free(q);
 	}
 	ev_io_stop(c->d->loop, &c->wio);
+	if (c->d->gets_deferred && c->d->oq_total < ISN_OQ_BUDGET)
+		isn_ck_gets_resume(c->d);
 }
 
 void isn_conn_send_sbuf(struct isn_conn *c, struct isn_sbuf *b)
@@ -142,6 +148,7 @@ void isn_conn_send_sbuf(struct isn_conn *c, struct isn_sbuf *b)
 		c->oq_head = q;
 	c->oq_tail = q;
 	c->oq_bytes += b->len;
+	c->d->oq_total += b->len;
 	if (c->oq_head == q)
 		conn_flush(c);
 }

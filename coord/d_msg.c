@@ -289,6 +289,8 @@ union isn_any_msg {
 	struct isn_m_register reg;
 	struct isn_m_ack ack;
 	struct isn_m_put put;
+	struct isn_m_putk putk;
+	struct isn_m_get get;
 	struct isn_m_bye bye;
 	struct isn_m_job_open job_open;
 	struct isn_m_dump_done dump_done;
@@ -354,6 +356,12 @@ void isn_d_dispatch(struct isn_conn *c, const struct isn_hdr *h,
 			return;
 		case ISN_MSG_PUT:
 			isn_ck_put(c->proc, &m.put);
+			return;
+		case ISN_MSG_PUTK:
+			isn_ck_putk(c->proc, &m.putk);
+			return;
+		case ISN_MSG_GET:
+			isn_ck_get(c->proc, &m.get);
 			return;
 		case ISN_MSG_BYE:
 			isn_ck_proc_lost(c->proc, "left the job");

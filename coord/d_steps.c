@@ -253,6 +253,7 @@ static void step_enter(struct isn_ckpt *ck, enum isn_step s, uint64_t now)
 {
 	uint32_t flags;
 
+	isn_ck_xchg_free(ck); /* a sparse exchange's blobs lived to here */
 	ck->step = s;
 	ck->seq++;
 	ck->t_step = now;
@@ -490,5 +491,6 @@ int isn_ck_restore_open(struct isn_job *j, const struct isn_m_job_open *m)
 void isn_ck_free(struct isn_ckpt *ck)
 {
 	ev_timer_stop(ck->job->d->loop, &ck->timer);
+	isn_ck_xchg_free(ck);
 	free(ck);
 }

@@ -80,6 +80,20 @@ struct isn_proc {
 	uint32_t put_seq;
 	uint32_t blob_len;
 	uint8_t *blob;
+	bool keyed; /* the blob is PUTK's records */
+	bool sparse; /* ... and it GETs after FENCED */
+	uint32_t nrecs;
+	/* a GET waiting for the daemon's output to drain (d_ckpt.c) */
+	struct isn_proc *get_next;
+	uint32_t *get_keys;
+	uint32_t get_n;
+	bool get_queued;
+};
+
+/* A record of the keyed exchange: a view into its member's blob. */
+struct isn_krec {
+	uint32_t key, len;
+	const uint8_t *data;
 };
 
 struct isn_agent {
@@ -121,6 +135,10 @@ struct isn_ckpt {
 	bool committed; /* the image is in place */
 	uint32_t nranks, rejoined; /* restore: ranks expected, back */
 	uint32_t xfail_seq; /* the exchange of this step has failed */
+	uint32_t fence_seq; /* the exchange of this step is complete */
+	struct isn_krec *kidx; /* open addressing by key; NULL: none */
+	uint32_t kmask, nkeys;
+	struct isn_proc *getq_head, *getq_tail; /* deferred GETs, in order */
 	int32_t status; /* first error, -errno */
 	char why[ISN_TEXT_MAX];
 	struct isn_conn *ctl;
@@ -171,6 +189,10 @@ struct isn_d {
 	ev_timer idle;
 	struct isn_conn *conns;
 	unsigned int nconns;
+	/* bytes queued on all connections; past ISN_OQ_BUDGET, GETs wait */
+	size_t oq_total;
+	unsigned int gets_deferred;
+	bool gets_serving;
 	struct isn_job *jobs;
 	unsigned int njobs;
 };
@@ -181,6 +203,9 @@ void isn_d_log(struct isn_d *d, const char *fmt, ...)
 void isn_d_dbg(struct isn_d *d, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void isn_d_idle_check(struct isn_d *d);
+
+/* Output the daemon queues before it defers GETs (keeps memory linear). */
+#define ISN_OQ_BUDGET (16u << 20)
 
 /* d_conn.c */
 void isn_conn_accept(struct isn_d *d, int lfd, bool is_unix);
@@ -219,6 +244,12 @@ void isn_ck_start(struct isn_conn *c, struct isn_job *j,
 int isn_ck_restore_open(struct isn_job *j, const struct isn_m_job_open *m);
 void isn_ck_ack(struct isn_proc *p, const struct isn_m_ack *m);
 void isn_ck_put(struct isn_proc *p, const struct isn_m_put *m);
+void isn_ck_putk(struct isn_proc *p, const struct isn_m_putk *m);
+void isn_ck_get(struct isn_proc *p, const struct isn_m_get *m);
+/* Serve deferred GETs while the output budget allows (d_conn.c). */
+void isn_ck_gets_resume(struct isn_d *d);
+/* Drop the blobs and the index of the step's exchange. */
+void isn_ck_xchg_free(struct isn_ckpt *ck);
 void isn_ck_dump_done(struct isn_agent *a, const struct isn_m_dump_done *m);
 void isn_ck_wake_done(struct isn_agent *a, const struct isn_m_wake_done *m);
 /* A process registers with its rank: ISN_RG_* flags, or -EAGAIN (retry). */

@@ -46,6 +46,11 @@ enum isn_msg_type {
 	ISN_MSG_XFAIL,
 	ISN_MSG_DETACH,
 	ISN_MSG_BYE,
+	/* the keyed exchange (docs/perf.md): many records per connection */
+	ISN_MSG_PUTK,
+	ISN_MSG_FENCED,
+	ISN_MSG_GET,
+	ISN_MSG_PART,
 	/* host agent <-> daemon */
 	ISN_MSG_JOB_OPEN = 30,
 	ISN_MSG_JOB,
@@ -179,6 +184,33 @@ struct isn_m_ack {
 struct isn_m_put {
 	uint32_t seq;
 	struct isn_bytes blob;
+};
+
+/*
+ * PUTK: a keyed put.  .recs holds u32 n, then n records (u32 key, u32 len,
+ * bytes): one member (a host agent for its ranks, say) puts many records.
+ * Keys are unique in an exchange.  Without ISN_PK_SPARSE the fence is
+ * answered with ALL (the records under their keys); with it, with FENCED,
+ * after which the member GETs the keys it needs, answered with PART (ALL's
+ * layout: seq, n, records found, in the order asked).  GETs are allowed
+ * until the member acknowledges the phase.
+ */
+#define ISN_PK_SPARSE 0x1
+
+struct isn_m_putk {
+	uint32_t seq;
+	uint32_t flags;
+	struct isn_bytes recs;
+};
+
+struct isn_m_fenced {
+	uint32_t seq;
+	uint32_t nkeys; /* records in the exchange */
+};
+
+struct isn_m_get {
+	uint32_t seq;
+	struct isn_u32s keys;
 };
 
 struct isn_m_xfail {
@@ -391,6 +423,19 @@ struct isn_all_src {
 };
 int isn_all_encode(struct isn_wbuf *w, uint32_t seq,
 		   const struct isn_all_src *src, uint32_t n);
+/* The same layout under another type (PART). */
+int isn_recs_msg_encode(struct isn_wbuf *w, uint16_t type, uint32_t seq,
+			const struct isn_all_src *src, uint32_t n);
+/* PUTK's records: u32 n, then n (key, len, bytes); appended to @w. */
+int isn_recs_encode(struct isn_wbuf *w, const struct isn_all_src *src,
+		    uint32_t n);
+/*
+ * Walk PUTK's records: the next one into *@rec from *@off (start at 0
+ * after reading n with isn_recs_count); 1, 0 at the end, -EPROTO.
+ */
+int isn_recs_count(const void *data, uint32_t len, uint32_t *n_p);
+int isn_recs_next(const void *data, uint32_t len, size_t *off,
+		  struct isn_all_src *rec);
 /* Views into @payload; *@blobs_p is malloc'ed (free it); 0 or -errno. */
 int isn_all_decode(const void *payload, uint32_t len, uint32_t *seq_p,
 		   struct isn_blob **blobs_p, size_t *n_p);

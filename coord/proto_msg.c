@@ -118,6 +118,22 @@ static const struct field f_put[] = {
 	BYTES(struct isn_m_put, blob),
 };
 
+static const struct field f_putk[] = {
+	U32(struct isn_m_putk, seq),
+	U32(struct isn_m_putk, flags),
+	BYTES(struct isn_m_putk, recs),
+};
+
+static const struct field f_fenced[] = {
+	U32(struct isn_m_fenced, seq),
+	U32(struct isn_m_fenced, nkeys),
+};
+
+static const struct field f_get[] = {
+	U32(struct isn_m_get, seq),
+	U32S(struct isn_m_get, keys),
+};
+
 static const struct field f_xfail[] = {
 	U32(struct isn_m_xfail, seq),
 	I32(struct isn_m_xfail, code),
@@ -261,6 +277,10 @@ static const struct msg_desc descs[ISN_MSG_TYPE_MAX] = {
 	MSG(ISN_MSG_XFAIL, f_xfail),
 	MSG(ISN_MSG_DETACH, f_detach),
 	MSG(ISN_MSG_BYE, f_bye),
+	MSG(ISN_MSG_PUTK, f_putk),
+	MSG(ISN_MSG_FENCED, f_fenced),
+	MSG(ISN_MSG_GET, f_get),
+	[ISN_MSG_PART] = { "PART", NULL, 0 },
 	MSG(ISN_MSG_JOB_OPEN, f_job_open),
 	MSG(ISN_MSG_JOB, f_job),
 	MSG(ISN_MSG_CKPT_BEGIN, f_ckpt_begin),
@@ -528,35 +548,108 @@ int isn_msg_decode(uint16_t type, const void *payload, uint32_t len, void *msg)
 
 /* ---- ALL ---- */
 
-int isn_all_encode(struct isn_wbuf *w, uint32_t seq,
-		   const struct isn_all_src *src, uint32_t n)
+static size_t recs_size(const struct isn_all_src *src, uint32_t n)
 {
-	size_t at, total = ISN_HDR_LEN + 8, i;
+	size_t total = 4, i;
 
 	for (i = 0; i < n; i++)
 		total += 8 + (size_t)src[i].len;
-	if (total - ISN_HDR_LEN > ISN_MSG_MAX)
-		return -EMSGSIZE;
-	if (w->err)
-		return w->err;
-	if (w->cap - w->len < total) {
-		/* one allocation for the whole reply */
-		uint8_t *p = realloc(w->p, w->len + total);
+	return total;
+}
 
-		if (!p)
-			return -ENOMEM;
-		w->p = p;
-		w->cap = w->len + total;
-	}
-	at = isn_msg_begin(w, ISN_MSG_ALL);
-	isn_put_u32(w, seq);
+static void recs_put(struct isn_wbuf *w, const struct isn_all_src *src,
+		     uint32_t n)
+{
+	uint32_t i;
+
 	isn_put_u32(w, n);
 	for (i = 0; i < n; i++) {
 		isn_put_u32(w, src[i].rank);
 		isn_put_u32(w, src[i].len);
 		isn_put_mem(w, src[i].data, src[i].len);
 	}
+}
+
+/* Room for @total more bytes in one allocation (replies are large). */
+static int wbuf_room(struct isn_wbuf *w, size_t total)
+{
+	uint8_t *p;
+
+	if (w->err)
+		return w->err;
+	if (w->cap - w->len >= total)
+		return 0;
+	p = realloc(w->p, w->len + total);
+	if (!p)
+		return -ENOMEM;
+	w->p = p;
+	w->cap = w->len + total;
+	return 0;
+}
+
+int isn_recs_msg_encode(struct isn_wbuf *w, uint16_t type, uint32_t seq,
+			const struct isn_all_src *src, uint32_t n)
+{
+	size_t total = ISN_HDR_LEN + 4 + recs_size(src, n), at;
+	int ret;
+
+	if (total - ISN_HDR_LEN > ISN_MSG_MAX)
+		return -EMSGSIZE;
+	ret = wbuf_room(w, total);
+	if (ret)
+		return ret;
+	at = isn_msg_begin(w, type);
+	isn_put_u32(w, seq);
+	recs_put(w, src, n);
 	return isn_msg_end(w, at);
+}
+
+int isn_all_encode(struct isn_wbuf *w, uint32_t seq,
+		   const struct isn_all_src *src, uint32_t n)
+{
+	return isn_recs_msg_encode(w, ISN_MSG_ALL, seq, src, n);
+}
+
+int isn_recs_encode(struct isn_wbuf *w, const struct isn_all_src *src,
+		    uint32_t n)
+{
+	size_t total = recs_size(src, n);
+	int ret;
+
+	if (total > ISN_BLOB_MAX)
+		return -EMSGSIZE;
+	ret = wbuf_room(w, total);
+	if (ret)
+		return ret;
+	recs_put(w, src, n);
+	return w->err;
+}
+
+int isn_recs_count(const void *data, uint32_t len, uint32_t *n_p)
+{
+	struct isn_rbuf r = { .p = data, .len = len };
+	uint32_t n = isn_get_u32(&r);
+
+	if (r.err || n > (len - r.off) / 8)
+		return -EPROTO;
+	*n_p = n;
+	return 0;
+}
+
+int isn_recs_next(const void *data, uint32_t len, size_t *off,
+		  struct isn_all_src *rec)
+{
+	struct isn_rbuf r = { .p = data, .len = len, .off = *off ? *off : 4 };
+
+	if (r.off >= len)
+		return r.off == len ? 0 : -EPROTO;
+	rec->rank = isn_get_u32(&r);
+	rec->len = isn_get_u32(&r);
+	rec->data = isn_get_mem(&r, rec->len);
+	if (r.err)
+		return -EPROTO;
+	*off = r.off;
+	return 1;
 }
 
 int isn_all_decode(const void *payload, uint32_t len, uint32_t *seq_p,
