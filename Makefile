@@ -264,6 +264,13 @@ $(BUILD)/tests/coord/%: tests/coord/%.c $(COORD_LIB_OBJS)
 -include $(COORDD_OBJS:.o=.d) $(COORD_LIB_OBJS:.o=.d)
 # ---- end of issue 6 block ----
 
+# ---- scale: the coordinator's load generator, make bench (issue 9) ----
+COORD_WIRE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(COORD_WIRE_SRCS))
+$(BUILD)/bin/coord_load: bench/coord_load.c $(COORD_WIRE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Icoord $^ -o $@ $(LDFLAGS)
+# ---- end of issue 9 block ----
+
 # ---- reliability (issue 10): libFuzzer targets, the soak ----
 # The fuzz targets are built with clang's libFuzzer and ASan+UBSan whatever
 # SAN says; tests/coord/fuzz.sh runs them briefly in the host tier, make
