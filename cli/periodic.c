@@ -6,7 +6,7 @@
  * ibsnap run then stays the process the user (or the batch system) sees,
  * the driver, and forks the host agent, which runs the job exactly as a
  * plain ibsnap run does.  The driver runs `ibsnap checkpoint --job J --dir
- * DIR/ckpt-N [--stage FAST/ckpt-N] [--stop]` every T and on SIGUSR1, one
+ * DIR/ckpt-N [--stage FAST/ckpt-N] [--predump] [--stop]` every T and on SIGUSR1, one
  * at a time, passes every other signal it forwarded before on to the agent
  * (which passes it on to the job), and after each checkpoint removes what
  * is older than the newest K complete checkpoints of each tier.
@@ -38,6 +38,7 @@
 #include "periodic.h"
 
 #define TIERS_MAX 2
+#define RM_SUFFIX ".rm" /* .ckpt-N.rm: being removed */
 
 /* ibsnap run forwarded these to the job before; SIGUSR1 is ours now */
 static const int fwd_sigs[] = { SIGINT,	 SIGTERM, SIGHUP,
@@ -149,7 +150,7 @@ static void remove_ckpt(const char *tier, const char *name)
 	char from[PATH_MAX], to[PATH_MAX + 8];
 
 	snprintf(from, sizeof(from), "%s/%s", tier, name);
-	snprintf(to, sizeof(to), "%s/.%s.rm", tier, name);
+	snprintf(to, sizeof(to), "%s/.%s" RM_SUFFIX, tier, name);
 	if (rename(from, to)) {
 		fprintf(stderr, "ibsnap run: cannot remove %s: %m\n", from);
 		return;
@@ -178,7 +179,7 @@ static void prune(struct drv *d, const char *tier)
 
 	while (dd && (e = readdir(dd))) {
 		/* a removal cut short */
-		if (e->d_name[0] == '.' && ckpt_seq(e->d_name + 1, ".rm")) {
+		if (e->d_name[0] == '.' && ckpt_seq(e->d_name + 1, RM_SUFFIX)) {
 			snprintf(path, sizeof(path), "%s/%s", tier, e->d_name);
 			isn_rm_rf(path);
 			continue;
@@ -232,9 +233,10 @@ static unsigned int highest_seq(struct drv *d)
 	for (i = 0; i < TIERS_MAX && d->tiers[i]; i++) {
 		dd = opendir(d->tiers[i]);
 		while (dd && (e = readdir(dd))) {
-			s = e->d_name[0] == '.' ? ckpt_seq(e->d_name + 1, ".r"
-									  "m") :
-						  ckpt_seq(e->d_name, "");
+			if (e->d_name[0] == '.')
+				s = ckpt_seq(e->d_name + 1, RM_SUFFIX);
+			else
+				s = ckpt_seq(e->d_name, "");
 			max = s > max ? s : max;
 		}
 		if (dd)
@@ -274,6 +276,8 @@ static void start_ckpt(struct drv *d, const sigset_t *old)
 		argv[n++] = "--stage";
 		argv[n++] = stage;
 	}
+	if (d->p->predump)
+		argv[n++] = "--predump";
 	if (d->want_stop)
 		argv[n++] = "--stop";
 	argv[n] = NULL;

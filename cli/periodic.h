@@ -20,6 +20,7 @@ struct isn_periodic {
 	double interval; /* seconds; 0: on SIGUSR1 only */
 	int keep; /* complete checkpoints kept per tier; 0: all */
 	bool stop_on_signal;
+	bool predump; /* ibsnap checkpoint --predump */
 };
 
 /* "30", "30s", "1.5m", "2h": seconds in *@sec; 0, or -EINVAL. */

@@ -55,10 +55,11 @@ static void run_usage(FILE *out)
 	      "\n"
 	      "Checkpoints (each as ibsnap checkpoint --job JOB --dir "
 	      "DIR/ckpt-N\n"
-	      "[--stage FAST/ckpt-N] would take it, one at a time; their "
-	      "report\n"
-	      "goes to stderr; a failed one is reported and the job goes "
-	      "on):\n"
+	      "[--stage FAST/ckpt-N] [--predump] would take it, one at a "
+	      "time;\n"
+	      "their report goes to stderr; a failed one is reported and the "
+	      "job\n"
+	      "goes on):\n"
 	      "  --dir DIR          checkpoint the job into DIR/ckpt-N (N "
 	      "counts\n"
 	      "                     on); SIGUSR1 to ibsnap run then takes "
@@ -73,6 +74,9 @@ static void run_usage(FILE *out)
 	      "  --stage FAST       dump into FAST/ckpt-N, copy to DIR in "
 	      "the\n"
 	      "                     background (ibsnap checkpoint --stage)\n"
+	      "  --predump          pre-dump first, while the job runs "
+	      "(ibsnap\n"
+	      "                     checkpoint --predump)\n"
 	      "  --stop-on-signal   SIGUSR1 checkpoints and then ends the "
 	      "job\n"
 	      "                     (ibsnap checkpoint --stop): a batch "
@@ -229,8 +233,9 @@ static int parse_per(int argc, char **argv, int *i, struct run_opts *o)
 	const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
 	char *end;
 
-	if (!strcmp(a, "--stop-on-signal")) {
-		o->per.stop_on_signal = true;
+	if (!strcmp(a, "--stop-on-signal") || !strcmp(a, "--predump")) {
+		o->per.stop_on_signal |= !strcmp(a, "--stop-on-signal");
+		o->per.predump |= !strcmp(a, "--predump");
 		o->per_opt = a;
 		return 1;
 	}

@@ -7,7 +7,8 @@
 # restart takes the newest; a dump killed mid-way or refused leaves nothing
 # restart would take, the job goes on and the next interval works; SIGUSR1
 # checkpoints now (and is not passed on to the job); with --stop-on-signal
-# the job ends after a complete dump that restart accepts (exit 75);
+# the job ends after a complete dump that restart accepts (exit 75), with
+# --predump a pre-dump first;
 # SIGTERM goes to the job as without --dir.
 source "$(dirname "$0")/lib.sh"
 
@@ -19,7 +20,7 @@ export IBSNAP_CRIU=$FAKE_CRIU FAKE_CRIU_CTL=$T
 
 start_job "$P" $N --job per --interval 1s --keep 2 --dir "$DIR" --stage "$FAST"
 RUN1=$JOB_PID
-start_job "$T/p2" $N --job per2 --dir "$T/dir2" --stage "$T/fast2" --stop-on-signal
+start_job "$T/p2" $N --job per2 --dir "$T/dir2" --stage "$T/fast2" --stop-on-signal --predump
 RUN2=$JOB_PID
 start_job "$T/p3" 1 --job per3
 RUN3=$JOB_PID
@@ -72,6 +73,10 @@ ok "... no process of that job is left" $? "$T/p2/run.out"
 picks "checkpoint 1 from $T/dir2 (dir)" --dir "$T/dir2" &&
 	[[ $(sed -n 2p "$T/pick") == "$T/dir2/ckpt-1/$HOST/"* ]]
 ok "... ibsnap restart takes that checkpoint (DIR/ckpt-1)" $? "$T/pick"
+# the stand-in criu logs its calls; only job 2 pre-dumps
+grep -q "^pre-dump .*-D $T/fast2/ckpt-1/$HOST/" "$T/args" &&
+	grep -q "^dump .*-D $T/fast2/ckpt-1/$HOST/.*--prev-images-dir" "$T/args"
+ok "... --predump: pre-dumped, then a dump on top of it" $? "$T/args"
 
 # --- the timer: three checkpoints, then one held in its dump
 wait_for 300 at_least interval 3
