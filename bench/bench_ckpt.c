@@ -23,7 +23,8 @@
  *
  * Options: -q NQP (64) -m NMR (16) -k K (20) -b fake|real (fake)
  *          -d DEVICE (fake0 / rxe0) -g GID_INDEX (0 / 1) -o OUT.md (append)
- *          -l LABEL (a name for the table)
+ *          -l LABEL (a name for the table) -s KIB (registered memory per
+ *          rank at least; default: 64 KiB per QP)
  * Prints medians and IQR; never fails on a time.
  */
 #include <malloc.h>
@@ -52,6 +53,7 @@ enum { C_CREATE = 1, C_DESTROY, C_EPS, C_REP, C_GO, C_PAUSE, C_PAUSED,
 
 struct cfg {
 	int nqp, nmr, k;
+	long reg_kib; /* -s: registered memory per rank, at least */
 	const char *backend, *dev, *label, *out;
 	int gid;
 };
@@ -414,6 +416,10 @@ static int rank_main(int idx, bool shim)
 	r.ops = shim || !strcmp(getenv("BC_BACKEND"), "real") ? &verbs_ops :
 								 fakehca_ops();
 	r.mr_len = (size_t)((r.c.nqp + r.c.nmr - 1) / r.c.nmr) * REGION;
+	r.c.reg_kib = getenv("BC_REG_KIB") ? atol(getenv("BC_REG_KIB")) : 0;
+	if ((size_t)r.c.reg_kib * 1024 / r.c.nmr > r.mr_len)
+		r.mr_len = ((size_t)r.c.reg_kib * 1024 / r.c.nmr + 4095) &
+			   ~(size_t)4095;
 	r.buf = it_alloc(r.mr_len * (size_t)r.c.nmr);
 	memset(r.buf, 0, r.mr_len * (size_t)r.c.nmr);
 	r.mr = calloc((size_t)r.c.nmr, sizeof(*r.mr));
@@ -493,6 +499,8 @@ static void spawn(struct proc p[2], const struct cfg *c, bool shim,
 		snprintf(node, sizeof(node), "n%d", i + (shim ? 0 : 2));
 		setenv("BC_NQP", nq, 1);
 		setenv("BC_NMR", nm, 1);
+		snprintf(nm, sizeof(nm), "%ld", c->reg_kib);
+		setenv("BC_REG_KIB", nm, 1);
 		setenv("BC_GID", g, 1);
 		setenv("BC_DEV", c->dev, 1);
 		setenv("BC_BACKEND", c->backend, 1);
@@ -892,9 +900,17 @@ static int run(const struct cfg *c, const char *argv0)
 	it_private_fabric_rm(fabric);
 
 	/* ---- the report ---- */
-	emit("\n#### %s: 2 ranks × %d RC QP × %d MR, backend %s (%s), "
-	     "%d cycles\n\n",
-	     c->label, c->nqp, c->nmr, c->backend, c->dev, K);
+	{
+		size_t ml = (size_t)((c->nqp + c->nmr - 1) / c->nmr) * REGION;
+
+		if ((size_t)c->reg_kib * 1024 / c->nmr > ml)
+			ml = ((size_t)c->reg_kib * 1024 / c->nmr + 4095) &
+			     ~(size_t)4095;
+		emit("\n#### %s: 2 ranks × %d RC QP × %d MR (%zu KiB "
+		     "registered per rank), backend %s (%s), %d cycles\n\n",
+		     c->label, c->nqp, c->nmr, ml * c->nmr / 1024, c->backend,
+		     c->dev, K);
+	}
 	if (ret) {
 		emit("A checkpoint failed: %s. No numbers.\n", strerror(-ret));
 		return 1;
@@ -992,7 +1008,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: bench_ckpt [-q NQP] [-m NMR] [-k CYCLES] "
 			"[-b fake|real] [-d DEV] [-g GID] [-l LABEL] "
-			"[-o OUT.md]\n");
+			"[-o OUT.md] [-s REG_KIB]\n");
 	exit(2);
 }
 
@@ -1007,10 +1023,11 @@ int main(int argc, char **argv)
 
 	if (argc >= 4 && !strcmp(argv[1], "rank"))
 		return rank_main(atoi(argv[2]), !strcmp(argv[3], "shim"));
-	while ((o = getopt(argc, argv, "q:m:k:b:d:g:l:o:")) != -1) {
+	while ((o = getopt(argc, argv, "q:m:k:b:d:g:l:o:s:")) != -1) {
 		switch (o) {
 		case 'q': c.nqp = atoi(optarg); break;
 		case 'm': c.nmr = atoi(optarg); break;
+		case 's': c.reg_kib = atol(optarg); break;
 		case 'k': c.k = atoi(optarg); break;
 		case 'b': c.backend = optarg; break;
 		case 'd': c.dev = optarg; break;
