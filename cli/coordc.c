@@ -107,7 +107,7 @@ static int start_daemon(const struct isn_addr *a)
 
 int isn_coord_dial(const char *who, const struct isn_addr *a, bool start)
 {
-	int fd = isn_connect(a), ret;
+	int fd = isn_connect(a), ret, i;
 
 	if (fd >= 0)
 		return fd;
@@ -117,6 +117,14 @@ int isn_coord_dial(const char *who, const struct isn_addr *a, bool start)
 		if (!ret)
 			ret = start_daemon(a);
 		fd = ret ? ret : isn_connect(a);
+		/* two started at once: the one that lost the lock exits 0
+		 * while the winner may not listen yet (up to 5 s) */
+		for (i = 0;
+		     !ret && i < 100 && (fd == -ENOENT || fd == -ECONNREFUSED);
+		     i++) {
+			usleep(50000);
+			fd = isn_connect(a);
+		}
 		if (fd >= 0)
 			return fd;
 	}
