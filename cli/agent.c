@@ -47,7 +47,10 @@ int isn_agent_open(struct isn_agent_ctx *ax, uint32_t flags, uint32_t nranks,
 	struct isn_m_job_open m = {
 		.flags = flags, .nranks = nranks, .ckpt = ckpt, .agent = ax->id
 	};
-	const char *who = flags & ISN_JOB_REATTACH ? NULL : "ibsnap";
+	/* an agent reattaching after losing the daemon is quiet; restart
+	 * (RESTORE) says why the coordinator refused it */
+	bool quiet = (flags & ISN_JOB_REATTACH) && !(flags & ISN_JOB_RESTORE);
+	const char *who = quiet ? NULL : "ibsnap";
 	union {
 		struct isn_m_job job;
 		struct isn_m_retry retry;

@@ -83,6 +83,71 @@ static int restore_tree(const char *treedir, const char *coord, bool quiet,
 	return isn_agent_loop(&ax);
 }
 
+/* Nothing to restore from @tier: say why of each tree of TIER/@host. */
+static void explain(const char *tier, const char *host)
+{
+	char hostdir[PATH_MAX], path[PATH_MAX + 256];
+	struct isn_agent_ctx ax;
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(hostdir, sizeof(hostdir), "%s/%s", tier, host);
+	d = opendir(hostdir);
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", hostdir, e->d_name);
+		memset(&ax, 0, sizeof(ax));
+		if (isn_meta_read(&ax, path))
+			fprintf(stderr,
+				"ibsnap restart: %s: no valid ibsnap.meta "
+				"(damaged, or not an image): refused\n",
+				path);
+		else
+			fprintf(stderr,
+				"ibsnap restart: %s: checkpoint %u is not "
+				"complete in %s/.manifest: refused\n",
+				path, ax.ckpt, hostdir);
+		free(ax.clients);
+		free(ax.inos);
+	}
+	if (d)
+		closedir(d);
+}
+
+/*
+ * The trees to restore are of one job (one name, one token): a directory
+ * that holds another job's image at the same checkpoint is refused.
+ */
+static int one_job(const struct isn_tree *t, int n)
+{
+	struct isn_agent_ctx a, b;
+	int i, ret = 0;
+
+	memset(&a, 0, sizeof(a));
+	if (isn_meta_read(&a, t[0].path))
+		ret = -EINVAL;
+	for (i = 1; i < n && !ret; i++) {
+		memset(&b, 0, sizeof(b));
+		if (isn_meta_read(&b, t[i].path) || strcmp(a.job, b.job) ||
+		    !isn_token_eq(a.token, b.token)) {
+			fprintf(stderr,
+				"ibsnap restart: %s is of job '%s', %s of job "
+				"'%s'%s: refused (restore from a directory of "
+				"one job)\n",
+				t[0].path, a.job, t[i].path, b.job,
+				strcmp(a.job, b.job) ? "" :
+						       " with another token");
+			ret = -EINVAL;
+		}
+		free(b.clients);
+		free(b.inos);
+	}
+	free(a.clients);
+	free(a.inos);
+	return ret;
+}
+
 int isn_cmd_restart(int argc, char **argv)
 {
 	const char *dir = NULL, *coord = NULL, *stage = NULL, *tiers[2];
@@ -131,12 +196,16 @@ int isn_cmd_restart(int argc, char **argv)
 	tiers[ntiers++] = dir;
 	n = isn_pick_image(tiers, ntiers, host, t, 64, &tier);
 	if (!n) {
+		for (i = 0; i < ntiers; i++)
+			explain(tiers[i], host);
 		fprintf(stderr,
 			"ibsnap restart: no complete image of host %s in "
 			"%s%s%s\n",
 			host, dir, stage ? " or " : "", stage ? stage : "");
 		return 1;
 	}
+	if (one_job(t, n))
+		return 1;
 	if (dry) {
 		printf("checkpoint %u from %s (%s)\n", t[0].ckpt, tiers[tier],
 		       stage && tier == 0 ? "stage" : "dir");
