@@ -413,17 +413,17 @@ static int tier_trees(const char *hostdir, struct isn_tree *t, int max)
 }
 
 /*
- * Of HOSTDIR's complete trees, their newest checkpoint (0: none); the trees
- * are read into @t (scratch).
+ * How many of HOSTDIR's trees are complete (read into @t, scratch); the
+ * newest checkpoint of them in *@newest.
  */
-static uint32_t newest_in(const char *hostdir, struct isn_tree *t, int max)
+static int newest_in(const char *hostdir, struct isn_tree *t, int max,
+		     uint32_t *newest)
 {
-	uint32_t newest = 0;
 	int k, n = tier_trees(hostdir, t, max);
 
-	for (k = 0; k < n; k++)
-		newest = t[k].ckpt > newest ? t[k].ckpt : newest;
-	return newest;
+	for (*newest = 0, k = 0; k < n; k++)
+		*newest = t[k].ckpt > *newest ? t[k].ckpt : *newest;
+	return n;
 }
 
 int isn_hostdir_complete(const char *hostdir)
@@ -460,8 +460,9 @@ int isn_pick_image(const char *const *tiers, int ntiers, const char *host,
 				     tiers[i], e ? e->d_name : "", e ? "/" : "",
 				     host) >= (int)sizeof(hostdir))
 				continue;
-			newest = newest_in(hostdir, t, max);
-			if (newest > best) { /* the first (fastest) tier */
+			n = newest_in(hostdir, t, max, &newest);
+			if (n && (*tier < 0 || newest > best)) {
+				/* the first (fastest) tier with it */
 				best = newest;
 				*tier = i;
 				strcpy(best_dir, hostdir);
