@@ -337,9 +337,21 @@ void isn_vid_gid_remote_to_virt(const union ibv_gid *real, union ibv_gid *virt)
 	gid_remote(&vid.rgid_to_virt, real, virt);
 }
 
+/*
+ * A peer in a new incarnation: its previous real LID or GID no longer maps
+ * back to its virtual one (else every incarnation adds an entry for good,
+ * and each copy of a GID map, kept for lock-free readers, grows with them).
+ * Only our own entry goes: the old real name may be another peer's by now.
+ */
 int isn_vid_remote_lid_map(uint16_t virt, uint16_t real)
 {
-	int ret = isn_vid_map_set(&vid.rlid.to_real, virt, real);
+	uint32_t old, back;
+	int ret;
+
+	if (isn_vid_map_get(&vid.rlid.to_real, virt, &old) && old != real &&
+	    isn_vid_map_get(&vid.rlid.to_virt, old, &back) && back == virt)
+		isn_vid_map_del(&vid.rlid.to_virt, old);
+	ret = isn_vid_map_set(&vid.rlid.to_real, virt, real);
 
 	if (!ret)
 		ret = isn_vid_map_set(&vid.rlid.to_virt, real, virt);
@@ -350,7 +362,15 @@ int isn_vid_remote_lid_map(uint16_t virt, uint16_t real)
 
 int isn_vid_remote_gid_map(const union ibv_gid *virt, const union ibv_gid *real)
 {
-	int ret = isn_vid_gidmap_set(&vid.rgid_to_real, virt, real);
+	union ibv_gid old, back;
+	int ret;
+
+	if (isn_vid_gidmap_get(&vid.rgid_to_real, virt, &old) &&
+	    memcmp(&old, real, sizeof(old)) &&
+	    isn_vid_gidmap_get(&vid.rgid_to_virt, &old, &back) &&
+	    !memcmp(&back, virt, sizeof(back)))
+		isn_vid_gidmap_set(&vid.rgid_to_virt, &old, &old);
+	ret = isn_vid_gidmap_set(&vid.rgid_to_real, virt, real);
 
 	if (!ret)
 		ret = isn_vid_gidmap_set(&vid.rgid_to_virt, real, virt);

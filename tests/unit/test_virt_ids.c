@@ -248,7 +248,7 @@ static void test_mode_remote_default(void **state)
 /* After a restart: per-peer maps; unmapped IDs are the peer's own. */
 static void test_peer_tables(void **state)
 {
-	union ibv_gid pg = gid_of(0x20), pg2 = gid_of(0x21), vg, rg, out;
+	union ibv_gid pg = gid_of(0x20), pg2 = gid_of(0x21), vg, rg, rg2, out;
 	struct isn_vid_peer *p, *p2;
 
 	(void)state;
@@ -281,6 +281,21 @@ static void test_peer_tables(void **state)
 	assert_memory_equal(&out, &rg, sizeof(rg));
 	isn_vid_gid_remote_to_virt(&rg, &out);
 	assert_memory_equal(&out, &vg, sizeof(vg));
+	/* the peer in a new incarnation: its old real names map back no more
+	 * (the reverse maps would grow by one entry per incarnation) */
+	assert_int_equal(isn_vid_remote_lid_map(7, 41), 0);
+	assert_int_equal(isn_vid_remote_to_virt(NULL, ISN_VID_LID, 41), 7);
+	assert_int_equal(isn_vid_remote_to_virt(NULL, ISN_VID_LID, 40), 40);
+	rg2 = gid_of(0x98);
+	assert_int_equal(isn_vid_remote_gid_map(&vg, &rg2), 0);
+	isn_vid_gid_remote_to_virt(&rg2, &out);
+	assert_memory_equal(&out, &vg, sizeof(vg));
+	isn_vid_gid_remote_to_virt(&rg, &out);
+	assert_memory_equal(&out, &rg, sizeof(rg));
+	/* ... but an old real name another peer took since stays its */
+	assert_int_equal(isn_vid_remote_lid_map(8, 41), 0);
+	assert_int_equal(isn_vid_remote_lid_map(7, 42), 0);
+	assert_int_equal(isn_vid_remote_to_virt(NULL, ISN_VID_LID, 41), 8);
 }
 
 static int setup_node_mode(void **state)
