@@ -437,7 +437,8 @@ static void on_signal(struct drv *d, const struct signalfd_siginfo *si)
 		return;
 	}
 	if (si->ssi_signo == SIGUSR1) {
-		if (!d->joined || d->stopped) {
+		/* before the agent joined: taken once it has */
+		if ((!d->joined && d->info_fd < 0) || d->stopped) {
 			fprintf(stderr, "ibsnap run: SIGUSR1: %s\n",
 				d->stopped ? "the job is ending" :
 					     "the job is not registered: no "
@@ -524,7 +525,7 @@ static int drive(struct drv *d, int sfd, const sigset_t *old)
 	int n;
 
 	while (d->agent || d->ck) {
-		if (!d->ck && d->want && d->agent && !d->stopped)
+		if (!d->ck && d->want && d->joined && d->agent && !d->stopped)
 			start_ckpt(d, old);
 		pf[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		pf[1] = (struct pollfd){ .fd = d->info_fd, .events = POLLIN };
