@@ -82,7 +82,14 @@ ok "... --predump: pre-dumped, then a dump on top of it" $? "$T/args"
 wait_for 300 at_least interval 3
 ok "interval checkpoints happen (3 in a bounded wait)" $? "$P/run.out"
 touch "$T/hold"
-wait_for 300 eval 'ls -d "$FAST"/ckpt-*/"$HOST"/.*.tmp-* >/dev/null 2>&1'
+# held: the stand-in criu sleeps in its hold loop (a dump under way when
+# the file came is not held)
+held() {
+	local c
+	c=$(pgrep -P "$(agent "$RUN1")" -x fake-criu) && [[ -n $c ]] &&
+		pgrep -P "$c" -x sleep >/dev/null
+}
+wait_for 300 held
 ok "a checkpoint is held in its dump" $? "$P/run.out"
 M=$(done_n interval)
 H=$(seq_of 'checkpoint (interval) into')
@@ -158,8 +165,10 @@ wait "$RUN3"
 rc3=$?
 [[ $rc1 -eq 143 && $rc3 -eq 143 ]]
 ok "SIGTERM: the job ends by it (143), as a plain ibsnap run's (143)" $? "$P/run.out" "$T/p3/run.out"
+# (the newest may be one SIGTERM cut short after its commit: not "done")
+S=$(complete_list "$DIR" | awk '{ print $NF }')
 [[ $(complete_list "$DIR" | wc -w) -eq 2 && $(complete_list "$FAST" | wc -w) -eq 2 ]] &&
-	S=$(seq_of ' done$') && complete "$DIR/ckpt-$S" &&
+	[[ $S -ge $(seq_of ' done$') ]] &&
 	picks "checkpoint $(tree_ckpt "$DIR/ckpt-$S/$HOST") from $DIR (dir)" --dir "$DIR"
 ok "at exit: 2 complete per tier, the newest in DIR; restart takes it" $? \
 	"$T/pick" <(ls -R "$DIR")
