@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Periodic checkpoints and checkpoints on a signal: ibsnap run --dir DIR
- * [--interval T] [--keep K] [--stage FAST] [--stop-on-signal].
+ * [--interval T] [--keep K] [--stage FAST] [--predump] [--stop-on-signal].
  *
  * ibsnap run then stays the process the user (or the batch system) sees,
  * the driver, and forks the host agent, which runs the job exactly as a
  * plain ibsnap run does.  The driver runs `ibsnap checkpoint --job J --dir
- * DIR/ckpt-N [--stage FAST/ckpt-N] [--predump] [--stop]` every T and on SIGUSR1, one
- * at a time, passes every other signal it forwarded before on to the agent
- * (which passes it on to the job), and after each checkpoint removes what
- * is older than the newest K complete checkpoints of each tier.
+ * DIR/ckpt-N [--stage FAST/ckpt-N] [--predump] [--stop]` every T and on
+ * SIGUSR1, one at a time, passes every other signal it forwarded before on
+ * to the agent (which passes it on to the job), and after each checkpoint
+ * removes what is older than the newest K complete checkpoints of each
+ * tier.
  *
  * Layout: the Nth checkpoint into DIR (N counts on from the highest there)
  * is DIR/ckpt-N/HOST/TREE with its manifest DIR/ckpt-N/HOST/.manifest, and
