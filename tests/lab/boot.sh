@@ -20,6 +20,7 @@ BOOT1=(
 	"diff.sh BUILD STATE/diff"
 	"ckpt.sh dump BUILD STATE"
 	"stream.sh start BUILD STATE"
+	"downtime.sh dump BUILD STATE"
 	"ucx.sh BUILD"
 )
 BOOT2=(
@@ -27,6 +28,7 @@ BOOT2=(
 	"rdmacm.sh restore BUILD STATE"
 	"ckpt.sh restore BUILD STATE"
 	"stream.sh step BUILD STATE"
+	"downtime.sh restore BUILD STATE"
 )
 # Boots 3 and later: the stream program's further reboot restarts
 BOOTN=(

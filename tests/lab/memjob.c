@@ -23,9 +23,11 @@
  * Files in DIR: the ranks exchange their QP addresses (addr.RANK); each
  * writes ready.RANK once connected and step.RANK (its step count) every
  * 20 steps; rank 0 ends the run once DIR/stop exists (the flag travels in
- * its next message) and both then check all their pages, print
+ * its next message) and both then check all their pages, write
  *   memjob: rank R: S steps, N pages of M MiB checked, K messages: ok
- * (or what was wrong) and exit 0 (1).
+ * (or PAGES DIFFER) into DIR/result.RANK and exit 0 (1).  Nothing goes to
+ * stdout: CRIU restores a file by its path and size, and the job may be
+ * restored from one image twice (once per boot).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -64,8 +66,11 @@ static struct {
 	struct ibv_qp *qp;
 	struct ibv_mr *mr;
 	struct msg *msgs; /* [0] send, [1..RQ] receives */
-	struct msg got; /* the peer's message of this step */
-	bool have_got;
+	/* the peer's messages: this step's, and the next one's (the peer
+	 * may be a step ahead: it can finish this step before our own send
+	 * completes) */
+	struct msg got[2];
+	int ngot;
 	uint64_t checked;
 } j;
 
@@ -275,7 +280,7 @@ static int exchange(const struct msg *m)
 	j.msgs[0] = *m;
 	if (ibv_post_send(j.qp, &wr, &bad))
 		return -1;
-	while (!sent || !j.have_got) {
+	while (!sent || !j.ngot) {
 		n = ibv_poll_cq(j.cq, 1, &wc);
 		if (n < 0)
 			return -1;
@@ -294,27 +299,42 @@ static int exchange(const struct msg *m)
 			sent = true;
 			continue;
 		}
-		j.got = j.msgs[wc.wr_id];
-		j.have_got = true;
+		if (j.ngot == 2) {
+			fprintf(stderr,
+				"memjob: rank %d: the peer is two steps "
+				"ahead\n",
+				j.rank);
+			return -1;
+		}
+		j.got[j.ngot++] = j.msgs[wc.wr_id];
 		if (post_recv((int)wc.wr_id))
 			return -1;
 	}
-	j.have_got = false;
 	return 0;
 }
 
-/* The peer's message of @step: its checksum recomputed from the formula. */
-static int check_peer(uint64_t step)
+/* The peer's message of this step, taken off the queue. */
+static struct msg take_got(void)
 {
-	if (j.got.step != step) {
+	struct msg m = j.got[0];
+
+	j.got[0] = j.got[1];
+	j.ngot--;
+	return m;
+}
+
+/* The peer's message of @step: its checksum recomputed from the formula. */
+static int check_peer(const struct msg *got, uint64_t step)
+{
+	if (got->step != step) {
 		fprintf(stderr,
 			"memjob: rank %d: step %" PRIu64 ": the peer "
 			"is at step %" PRIu64 "\n",
-			j.rank, step, j.got.step);
+			j.rank, step, got->step);
 		return -1;
 	}
-	if (j.got.sum !=
-	    expect_sum(1 - j.rank, j.got.first, j.got.npages, step + 1)) {
+	if (got->sum !=
+	    expect_sum(1 - j.rank, got->first, got->npages, step + 1)) {
 		fprintf(stderr,
 			"memjob: rank %d: step %" PRIu64 ": the peer's "
 			"checksum is wrong\n",
@@ -355,9 +375,9 @@ static uint64_t now_us(void)
 int main(int argc, char **argv)
 {
 	uint64_t mib, rate, step, p, t, bad, first;
-	struct msg m;
+	struct msg m, peer;
 	bool stop = false;
-	char line[64];
+	char line[64], res[256];
 
 	if (argc != 7) {
 		fprintf(stderr, "usage: memjob RANK DIR MIB RATE DEVICE "
@@ -394,9 +414,12 @@ int main(int argc, char **argv)
 				  .npages = j.per_step,
 				  .sum = read_sum(first, j.per_step),
 				  .stop = j.rank == 0 && stop_asked() };
-		if (exchange(&m) || check_peer(step))
+		if (exchange(&m))
 			return 1;
-		stop = m.stop || j.got.stop;
+		peer = take_got();
+		if (check_peer(&peer, step))
+			return 1;
+		stop = m.stop || peer.stop;
 		if (step % 20 == 0) {
 			snprintf(line, sizeof(line), "%" PRIu64 "\n", step);
 			put_file("step", line, strlen(line));
@@ -406,13 +429,16 @@ int main(int argc, char **argv)
 			usleep((useconds_t)(STEP_US - t));
 	}
 	bad = verify_all(step);
-	printf("memjob: rank %d: %" PRIu64 " steps, %" PRIu64
-	       " pages of %" PRIu64 " MiB checked, %" PRIu64 " messages: %s\n",
-	       j.rank, step, j.npages, mib, j.checked,
-	       bad ? "PAGES DIFFER" : "ok");
+	snprintf(res, sizeof(res),
+		 "memjob: rank %d: %" PRIu64 " steps, %" PRIu64
+		 " pages of %" PRIu64 " MiB checked, %" PRIu64 " messages: "
+		 "%s\n",
+		 j.rank, step, j.npages, mib, j.checked,
+		 bad ? "PAGES DIFFER" : "ok");
+	/* not on stdout: a restore wants its log file as it was dumped */
+	put_file("result", res, strlen(res));
 	if (bad)
-		printf("memjob: rank %d: %" PRIu64 " pages differ\n", j.rank,
-		       bad);
-	fflush(stdout);
+		fprintf(stderr, "memjob: rank %d: %" PRIu64 " pages differ\n",
+			j.rank, bad);
 	return bad ? 1 : 0;
 }

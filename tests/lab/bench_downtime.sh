@@ -1,0 +1,77 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# make bench-downtime: the downtime of (a) a checkpoint straight to disk,
+# (b) a staged one (tmpfs, background copy), (c) a pre-dumped + staged one,
+# against the job's memory, in the lab guest with real CRIU
+# (tests/lab/downtime.sh bench: rxe0 and the fake HCA, 64 and 256 MiB per
+# rank), then the restarts from DIR after a reboot; writes the table into
+# DOC between its markers.
+#   tests/lab/bench_downtime.sh BUILD_DIR DOC
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=$(cd "${1:?usage: bench_downtime.sh BUILD_DIR DOC}" && pwd)
+DOC=${2:?}
+STATE=$BUILD/lab-downtime
+# the jobs (2 x 256 MiB), the stage on tmpfs and CRIU's buffers
+export IBSNAP_LAB_MEM=${IBSNAP_LAB_MEM:-4096}
+rm -rf "$STATE" && mkdir -p "$STATE"
+t0=$SECONDS
+for b in "bench 1" "bench-restore 2"; do
+	set -- $b
+	echo "== bench-downtime: boot $2 ($1)"
+	tests/lab/guest.sh run --rw "$STATE" --timeout 5400 -- \
+		tests/lab/downtime.sh "$1" "$BUILD" "$STATE" | tee "$STATE/boot$2.log" ||
+		true
+done
+secs=$((SECONDS - t0))
+rows=$STATE/downtime/rows
+[[ -s $rows ]] || {
+	echo "bench-downtime: no numbers (see $STATE/boot1.log)" >&2
+	exit 1
+}
+passed=$(cat "$STATE"/boot*.log | grep -c '^ok ' || true)
+failed=$(cat "$STATE"/boot*.log | grep -c '^FAIL ' || true)
+
+table() {
+	echo "| backend | MiB per rank | case | downtime, ms | total, ms | pre-dump, ms (job runs) | dump, ms | copy to DIR, ms (job runs) | image in DIR, MiB |"
+	echo "|---|---|---|---|---|---|---|---|---|"
+	awk '{
+		name = $3 == "a" ? "(a) to disk" : $3 == "b" ? "(b) staged" : "(c) pre-dump + staged"
+		printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, name,
+			$4, $5, $6 == "" || $3 != "c" ? "–" : $6, $7, $3 == "a" ? "–" : $8, $9
+	}' "$rows"
+	echo
+	echo "Downtime ratios in this run, (c) / (a) and (b) / (a):"
+	echo
+	awk '{ d[$1 " " $2 " " $3] = $4; k[$1 " " $2] = 1 }
+	END { for (x in k) if (d[x " a"] > 0)
+		printf "- %s MiB per rank: (c)/(a) = **%.3f**, (b)/(a) = %.3f\n",
+			x, d[x " c"] / d[x " a"], d[x " b"] / d[x " a"] }' "$rows" | sort
+}
+
+block=$(
+	echo "<!-- bench-downtime: begin (tests/lab/bench_downtime.sh writes this block) -->"
+	echo
+	echo "Written by \`make bench-downtime\` on $(date -u '+%Y-%m-%d %H:%M UTC'), commit" \
+		"${IBSNAP_BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null)}, in $secs s (two boots); its checks:" \
+		"$passed passed, $failed failed."
+	echo "QEMU TCG guest (2 vCPUs, $IBSNAP_LAB_MEM MiB), kernel $(sed -n 's/^.*kernel \([^ ]*\).*$/\1/p' "$STATE/boot1.log" | head -1)"
+	echo "CRIU $(criu --version | sed -n 's/^Version: //p'); each rank rewrites ${IBSNAP_DT_RATE:-2} MiB/s;"
+	echo "DIR is the guest's 9p disk, FAST its tmpfs. One job per backend and size,"
+	echo "checkpointed (a), (b), (c) in turn, ~1 s of steps apart."
+	echo
+	table
+	echo
+	echo "<!-- bench-downtime: end -->"
+)
+if grep -q '<!-- bench-downtime: begin' "$DOC"; then
+	awk -v b="$block" '
+		/<!-- bench-downtime: begin/ { print b; skip = 1; next }
+		/<!-- bench-downtime: end -->/ { skip = 0; next }
+		!skip' "$DOC" >"$DOC.tmp" && mv "$DOC.tmp" "$DOC"
+else
+	printf '\n%s\n' "$block" >>"$DOC"
+fi
+echo "$block"
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]

@@ -1,0 +1,243 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Short-downtime checkpoints with real CRIU in the lab guest (issue 11): the
+# downtime job (tests/lab/memjob.c: two ranks, each under its own ibsnap
+# run of one job, R MiB each that they keep rewriting at RATE MiB/s, RC
+# SENDs carrying checksums in lockstep) checkpointed mid-run
+#   (a) straight to DIR (STATE, the guest's 9p disk),
+#   (b) staged: --stage FAST (the guest's tmpfs), copied to DIR in the
+#       background,
+#   (c) --predump --stage FAST: pre-dumped while it runs, then only the
+#       pages dirtied since,
+# then killed and restarted from FAST in the same boot, and from DIR after
+# a reboot; every restarted run must end with every page and every message
+# checked ("ok" in both ranks' result files).
+#   downtime.sh dump BUILD_DIR STATE_DIR      boot 1 of the lab tier: on
+#       rxe0, R = 8 MiB, case (c) only: checkpoint, kill, restart from FAST
+#   downtime.sh restore BUILD_DIR STATE_DIR   boot 2: restart from DIR
+#   downtime.sh bench BUILD_DIR STATE_DIR     boot 1 of make bench-downtime:
+#       rxe0 and the fake HCA, R = 64 and 256 MiB (IBSNAP_DT_SIZES): one job
+#       per backend and size, checkpointed (a), (b), (c) in turn; their
+#       times go to STATE_DIR/downtime/rows; then killed and restarted from
+#       FAST; once (the first fake job) a staged checkpoint 4 whose flusher
+#       is killed mid-copy: restart from DIR must take 3, never 4
+#   downtime.sh bench-restore BUILD_DIR STATE_DIR   boot 2: restart each
+#       from DIR
+# STATE_DIR must outlive the guest (guest.sh --rw).
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+
+stage=${1:?usage: downtime.sh dump|restore|bench|bench-restore BUILD STATE}
+BUILD=$(cd "${2:?}" && pwd)
+D=$(cd "${3:?}" && pwd)/downtime
+IBSNAP=$BUILD/bin/ibsnap
+MEMJOB=$BUILD/tests/lab/memjob
+FAST=/tmp/ibsnap-stage # tmpfs in the guest, empty after a reboot
+RATE=${IBSNAP_DT_RATE:-2} # MiB/s per rank
+T=${IBSNAP_DT_TIMEOUT:-600}
+HOST=$(hostname)
+
+# backend NAME: the environment and device of rxe0 or the fake HCA
+backend() {
+	case $1 in
+	rxe)
+		export IBSNAP_BACKEND=real
+		DEV=rxe0 GIDX=1
+		;;
+	fake)
+		export IBSNAP_BACKEND=fake IBSNAP_FABRIC=/dev/shm/dt-fabric
+		DEV=fake0 GIDX=0
+		;;
+	esac
+	unset IBSNAP_FAKE_FAULTS
+}
+
+registered() { "$IBSNAP" status --job "$1" | grep -q ": 2 processes"; }
+stepped() { # DIR N: both ranks past step N
+	local r s
+	for r in 0 1; do
+		s=$(cat "$1/step.$r" 2>/dev/null) || return 1
+		((s >= $2)) || return 1
+	done
+}
+results_ok() { # DIR: both ranks ended with every check passed
+	grep -q ': ok$' "$1/result.0" 2>/dev/null &&
+		grep -q ': ok$' "$1/result.1" 2>/dev/null
+}
+# complete DIR K: both trees of checkpoint K complete in DIR's manifest
+complete() {
+	[[ $(grep -c " $2 complete\$" "$1/$HOST/.manifest" 2>/dev/null) -eq 2 ]]
+}
+num() { # PATTERN FILE: the first number captured by PATTERN
+	sed -n "s/$1/\\1/p" "$2" | head -1
+}
+
+# start CASE BACKEND MIB: the two ranks in D/CASE (their cwd, where CRIU
+# mounts a proc), job dt-CASE; RPID holds the two ibsnap run
+start() {
+	local c=$1 dir=$D/$1 r
+	rm -rf "$dir" "${FAST:?}/$1" && mkdir -p "$dir/run" "$FAST" &&
+		cd "$dir" || return 1
+	backend "$2"
+	echo "$2 $3" >"$dir/params"
+	RPID=()
+	for r in 0 1; do
+		IBSNAP_FAKE_NODE=n$r timeout -k 5 "$T" "$IBSNAP" run --job "dt-$c" \
+			-- "$MEMJOB" "$r" "$dir/run" "$3" "$RATE" "$DEV" "$GIDX" \
+			</dev/null >"$dir/rank$r.log" 2>&1 &
+		RPID+=($!)
+	done
+	wait_for 300 test -e "$dir/run/ready.0" -a -e "$dir/run/ready.1" &&
+		wait_for 60 registered "dt-$c" && wait_for 60 stepped "$dir/run" 20
+}
+
+# kill_job: the job dies (its inits, children of the ibsnap run under each
+# timeout, are killed); the agents exit
+kill_job() {
+	local p a
+	for p in "${RPID[@]}"; do
+		for a in $(pgrep -P "$p"); do
+			kill -9 $(pgrep -P "$a" -x ibsnap-init) 2>/dev/null
+		done
+	done
+	wait "${RPID[@]}" 2>/dev/null
+}
+
+# checkpoint CASE MODE K: checkpoint K of the job in mode a, b or c; its
+# output in D/CASE/ck.MODE; waits for the copy to DIR; appends a row
+# "backend MiB mode downtime total predump dump flush image-MiB" to
+# D/rows (ms; flush: from the checkpoint's end until DIR's manifest calls
+# both trees complete, polled every 0.2 s)
+checkpoint() {
+	local c=$1 m=$2 k=$3 dir=$D/$1 out=$D/$1/ck.$2 opts=() rc=0 t0 fl=0
+	case $m in
+	b) opts=(--stage "$FAST/$c") ;;
+	c) opts=(--stage "$FAST/$c" --predump) ;;
+	esac
+	"$IBSNAP" checkpoint --job "dt-$c" --dir "$dir/img" "${opts[@]}" \
+		>"$out" 2>&1 || rc=$?
+	t0=$(date +%s%N)
+	ok "$c ($m): checkpoint $k mid-run ${opts[*]}" $rc "$out" \
+		"$dir"/img/*/*failed.log "$FAST/$c"/*/*failed.log || return 1
+	ok "$c ($m): checkpoint $k complete in DIR" \
+		"$(rc wait_for "$T" complete "$dir/img" "$k")" "$out" \
+		"$dir/rank0.log" || return 1
+	[[ $m = a ]] || fl=$((($(date +%s%N) - t0) / 1000000))
+	echo "$(cat "$dir/params") $m $(num '^downtime \([0-9.]*\) ms$' "$out")" \
+		"$(num '.*(\([0-9.]*\) ms)$' "$out")" \
+		"$(num '^  predump *\([0-9.]*\) ms.*' "$out")" \
+		"$(num '^  dump *\([0-9.]*\) ms$' "$out")" "$fl" \
+		"$(du -smL "$dir/img/$HOST" | cut -f1)" >>"$D/rows"
+}
+
+# restart CASE FROM [OPTS...]: restart the job's newest complete
+# checkpoint; FROM (stage or dir) is where restart must take it from; the
+# job runs on, is told to stop and must end with every check passed
+restart() {
+	local c=$1 from=$2 dir=$D/$1 rc=0 pid log
+	shift 2
+	log=$dir/restart.$from.log
+	cd "$dir" || return 1
+	backend "$(cut -d' ' -f1 "$dir/params")"
+	rm -f "$dir"/run/{stop,result.0,result.1}
+	"$IBSNAP" restart --dry-run --dir "$dir/img" "$@" >"$log.pick" 2>&1
+	ok "$c: restart takes the checkpoint from the $from" \
+		"$(rc grep -q "^checkpoint [0-9]* from .* ($from)\$" "$log.pick")" \
+		"$log.pick" || return 1
+	timeout -k 5 "$T" "$IBSNAP" restart --dir "$dir/img" "$@" </dev/null \
+		>"$log" 2>&1 &
+	pid=$!
+	ok "$c: restarted from the $from, both ranks back and stepping" \
+		"$(rc wait_for 300 registered "dt-$c")" "$log" || {
+		kill "$pid"
+		return 1
+	}
+	wait_for 60 stepped "$dir/run" "$(($(cat "$dir/run/step.0") + 20))"
+	touch "$dir/run/stop"
+	wait "$pid" || rc=$?
+	ok "$c: after the restart from the $from both ranks end: every page and message checked" \
+		"$(rc test "$rc" = 0 -a "$(rc results_ok "$dir/run")" = 0)" \
+		"$log" "$dir"/run/result.* "$dir/rank0.log" "$dir/rank1.log"
+	cat "$dir"/run/result.* 2>/dev/null | sed 's/^/     /'
+}
+
+# the flusher killed mid-copy: DIR keeps the older checkpoint, restart
+# from DIR never takes the half copy
+flusher_killed() {
+	local c=$1 k=$2 dir=$D/$1 out=$D/$1/ck.killed fl
+	export IBSNAP_FLUSH_HOLD=$D/hold
+	touch "$IBSNAP_FLUSH_HOLD"
+	"$IBSNAP" checkpoint --job "dt-$c" --dir "$dir/img" --stage "$FAST/$c" \
+		>"$out" 2>&1
+	wait_for 60 eval '[[ -n $(pgrep -x ibsnap-flush) ]]'
+	fl=$(pgrep -x ibsnap-flush)
+	[[ -n $fl ]] && kill -9 $fl
+	rm -f "$IBSNAP_FLUSH_HOLD"
+	unset IBSNAP_FLUSH_HOLD
+	"$IBSNAP" restart --dry-run --dir "$dir/img" >"$out.pick" 2>&1
+	ok "$c: a flusher killed mid-copy: restart from DIR takes checkpoint $((k - 1)), never $k" \
+		"$(rc test -n "$fl" -a "$(head -1 "$out.pick")" = \
+			"checkpoint $((k - 1)) from $dir/img (dir)")" \
+		"$out" "$out.pick" "$dir/img/$HOST/.manifest"
+}
+
+case $stage in
+dump)
+	mkdir -p "$D"
+	: >"$D/rows"
+	if start rxe8 rxe 8; then
+		ok "rxe8: both ranks of the 8 MiB job run on rxe0" 0
+		checkpoint rxe8 c 1 && touch "$D/rxe8/dumped"
+		img=$D/rxe8/img/$HOST
+		ok "rxe8: each image holds its pre-dump (TREE/parent -> predump)" \
+			"$(rc test "$(ls -d "$img"/*/predump | wc -l)" = 2 -a \
+				"$(readlink "$img"/*/parent | sort -u)" = predump)" \
+			"$D/rows"
+		kill_job
+		restart rxe8 stage --stage "$FAST/rxe8"
+	else
+		ok "rxe8: both ranks of the 8 MiB job run on rxe0" 1 \
+			"$D/rxe8/rank0.log" "$D/rxe8/rank1.log"
+		kill_job
+	fi
+	;;
+restore)
+	ok "rxe8: checkpointed in the previous boot" \
+		"$(rc test -e "$D/rxe8/dumped")" && restart rxe8 dir --stage "$FAST/rxe8"
+	;;
+bench)
+	mkdir -p "$D"
+	: >"$D/rows"
+	for be in rxe fake; do
+		for mib in ${IBSNAP_DT_SIZES:-64 256}; do
+			c=$be$mib
+			start "$c" "$be" "$mib"
+			ok "$c: both ranks of the $mib MiB job run" $? \
+				"$D/$c/rank0.log" "$D/$c/rank1.log" || {
+				kill_job
+				continue
+			}
+			checkpoint "$c" a 1 && wait_for 120 stepped "$D/$c/run" \
+				"$(($(cat "$D/$c/run/step.0") + 20))" &&
+				checkpoint "$c" b 2 && wait_for 120 stepped "$D/$c/run" \
+				"$(($(cat "$D/$c/run/step.0") + 20))" &&
+				checkpoint "$c" c 3 && touch "$D/$c/dumped"
+			# once: a staged checkpoint 4 whose flusher is killed
+			[[ -e $D/$c/dumped && $be = fake && ! -e $D/killed ]] &&
+				touch "$D/killed" && flusher_killed "$c" 4
+			kill_job
+			[[ -e $D/$c/dumped ]] && restart "$c" stage --stage "$FAST/$c"
+		done
+	done
+	;;
+bench-restore)
+	for d in "$D"/*/; do
+		c=$(basename "$d")
+		[[ -e $d/dumped ]] || continue
+		restart "$c" dir --stage "$FAST/$c"
+	done
+	;;
+*) echo "downtime.sh: unknown stage $stage" >&2 && exit 2 ;;
+esac
+finish
