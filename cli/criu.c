@@ -148,6 +148,26 @@ void isn_rm_rf(const char *path)
 	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+static int private_one(const char *p, const struct stat *st, int type,
+		       struct FTW *f)
+{
+	(void)f;
+	if (type == FTW_D || type == FTW_DP)
+		chmod(p, 0700);
+	else if (type == FTW_F && (st->st_mode & 077))
+		chmod(p, st->st_mode & 0700);
+	return 0;
+}
+
+/*
+ * An image holds the job's memory: its files the owner's alone, whatever
+ * mode CRIU (0664 less the umask for its images) or a plugin gave them.
+ */
+static void image_private(const char *dir)
+{
+	nftw(dir, private_one, 16, FTW_PHYS);
+}
+
 /*
  * The tier's manifest: this tree's checkpoint is complete (stage.c).  If
  * it cannot be updated it goes: without a manifest restart takes every
@@ -187,9 +207,16 @@ static int meta_write(struct isn_agent_ctx *ax)
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/ibsnap.meta", ax->tmp);
-	f = fopen(path, "w");
-	if (!f)
-		return -errno;
+	/* it holds the job's token: the owner's alone */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	f = fd < 0 ? NULL : fdopen(fd, "w");
+	if (!f) {
+		int err = -errno;
+
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
 	isn_token_hex(ax->token, tok);
 	fprintf(f,
 		"version=1\njob=%s\ntoken=%s\nckpt=%u\nnranks=%u\n"
@@ -314,7 +341,7 @@ int isn_criu_predump(struct isn_agent_ctx *ax, char *why, size_t len)
 
 	isn_rm_rf(ax->tmp);
 	snprintf(dir, sizeof(dir), "%s/" ISN_PREDUMP_DIR, ax->tmp);
-	ret = isn_mkdir_p(ax->hostdir, 0755);
+	ret = isn_mkdir_p(ax->hostdir, 0700);
 	if (!ret && (mkdir(ax->tmp, 0700) || mkdir(dir, 0700)))
 		ret = -errno;
 	if (ret) {
@@ -350,8 +377,10 @@ int isn_criu_predump(struct isn_agent_ctx *ax, char *why, size_t len)
 	if (lock >= 0)
 		close(lock);
 	log_end(clog, dir, "predump.log");
-	if (!ret)
+	if (!ret) {
+		image_private(dir);
 		return 0;
+	}
 	snprintf(why, len, "criu pre-dump exited with %d", ret);
 	snprintf(log, sizeof(log), "%s/predump.log", dir);
 	if (!last_error(log, why, len)) {
@@ -377,7 +406,7 @@ int isn_criu_dump(struct isn_agent_ctx *ax, char *why, size_t len)
 
 	if (!pre) /* else the pre-dump is there: the parent */
 		isn_rm_rf(ax->tmp);
-	ret = isn_mkdir_p(ax->hostdir, 0755);
+	ret = isn_mkdir_p(ax->hostdir, 0700);
 	if (!ret && !pre && mkdir(ax->tmp, 0700))
 		ret = -errno;
 	if (!ret)
@@ -433,6 +462,7 @@ int isn_criu_dump(struct isn_agent_ctx *ax, char *why, size_t len)
 		close(lock);
 	if (!ret) {
 		log_end(clog, ax->tmp, "dump.log");
+		image_private(ax->tmp);
 		return 0;
 	}
 	/* the local copy first: the one beside the images may be cut short

@@ -101,9 +101,12 @@ int isn_manifest_set(const char *hostdir, const char *tree, uint32_t ckpt,
 	n++;
 	snprintf(tmp, sizeof(tmp), "%s/" MAN_NAME ".tmp-%d", hostdir,
 		 (int)getpid());
-	f = fopen(tmp, "w");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	f = fd < 0 ? NULL : fdopen(fd, "w");
 	if (!f) {
 		ret = -errno;
+		if (fd >= 0)
+			close(fd);
 		goto out;
 	}
 	fprintf(f, "# ibsnap manifest 1: tree checkpoint state (restart "
@@ -308,7 +311,7 @@ static int flush_run(struct isn_agent_ctx *ax)
 	isn_strlcpy(dst.hostdir, ax->flush_dir, sizeof(dst.hostdir));
 	snprintf(dst.tmp, sizeof(dst.tmp), "%s/.%s.flush-%u", dst.hostdir,
 		 ax->tree, ax->ckpt);
-	ret = isn_mkdir_p(dst.hostdir, 0755);
+	ret = isn_mkdir_p(dst.hostdir, 0700);
 	if (!ret)
 		ret = isn_manifest_set(dst.hostdir, ax->tree, ax->ckpt,
 				       "copying");
