@@ -306,6 +306,12 @@ fuzz-seeds: $(BUILD)/fuzz/mkseeds
 	$(BUILD)/fuzz/mkseeds tests/fuzz/corpus/proto
 
 fuzz: deps
-	@$(MAKE) --no-print-directory BUILD=build SAN=0 build
-	@tests/fuzz/run.sh build $(FUZZ_SECS)
+	@$(MAKE) --no-print-directory BUILD=$(BUILD) SAN=0 build
+	@tests/fuzz/run.sh $(BUILD) $(FUZZ_SECS) docs/reliability.md
+
+# 1,000 checkpoints of ckpt_stream with faults, 1,000 through ibsnapd;
+# rewrites the figures table of docs/reliability.md (SOAK_CKPTS=n: fewer)
+soak: deps
+	@$(MAKE) --no-print-directory BUILD=$(BUILD) SAN=0 build
+	@tests/soak/soak.sh $(BUILD) docs/reliability.md
 # ---- end of issue 10 block ----
