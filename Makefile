@@ -218,7 +218,8 @@ test-lab: deps
 # native vs shim on rxe0 in one boot, shim instructions on the fake HCA
 bench-shim: deps
 	@$(MAKE) --no-print-directory BUILD=build SAN=0 build
-	@tests/lab/bench.sh build docs/perf.md
+	@tests/lab/bench.sh build build/bench-shim.md
+	@bench/splice.sh --wrap docs/perf.md bench-shim build/bench-shim.md
 # ---- end of lab tier block ----
 
 # ---- coordinator (ibsnapd), its client in libibsnap.so, the CLI (issue 6) ----
@@ -269,6 +270,27 @@ COORD_WIRE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(COORD_WIRE_SRCS))
 $(BUILD)/bin/coord_load: bench/coord_load.c $(COORD_WIRE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Icoord $^ -o $@ $(LDFLAGS)
+
+DEB_PKGS += gnuplot-nox
+.PHONY: bench bench-scale bench-sweep
+# the coordinator at scale, simulated ranks (host only, a few minutes)
+bench-scale: all
+	@bench/bench_scale.sh $(BUILD) docs/perf.md
+
+# one process's checkpoint vs QPs, MRs, registered memory (fake HCA)
+bench-sweep: all
+	@bench/bench_sweep.sh $(BUILD) docs/perf.md
+
+# Every benchmark, each rewriting its part of docs/perf.md or its own doc
+# (docs/perf-fake-hca.md, docs/checkpoint.md, docs/ucx.md); bench-ucx if
+# this Makefile has it.  All run; the status says if any failed.
+BENCHES := bench-fake bench-ckpt bench-sweep bench-scale bench-shim
+bench: deps
+	@failed=; for b in $(BENCHES) $$(grep -q '^bench-ucx:' Makefile && \
+		echo bench-ucx); do echo "== make $$b"; \
+		$(MAKE) --no-print-directory $$b || failed="$$failed $$b"; \
+	done; [ -z "$$failed" ] || { echo "make bench: failed:$$failed" >&2; \
+		exit 1; }
 # ---- end of issue 9 block ----
 
 # ---- reliability (issue 10): libFuzzer targets, the soak ----
