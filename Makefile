@@ -220,6 +220,14 @@ bench-shim: deps
 	@$(MAKE) --no-print-directory BUILD=build SAN=0 build
 	@tests/lab/bench.sh build build/bench-shim.md
 	@bench/splice.sh --wrap docs/perf.md bench-shim build/bench-shim.md
+
+# downtime of (a) to disk, (b) staged, (c) pre-dump + staged against the
+# job's memory (64, 256 MiB per rank), rxe0 and the fake HCA, in the lab
+# guest (issue 11; two boots): the table in docs/checkpoint.md
+.PHONY: bench-downtime
+bench-downtime: deps
+	@$(MAKE) --no-print-directory BUILD=build SAN=0 build
+	@tests/lab/bench_downtime.sh build docs/checkpoint.md
 # ---- end of lab tier block ----
 
 # ---- coordinator (ibsnapd), its client in libibsnap.so, the CLI (issue 6) ----
