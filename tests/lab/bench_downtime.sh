@@ -16,12 +16,15 @@ STATE=$BUILD/lab-downtime
 export IBSNAP_LAB_MEM=${IBSNAP_LAB_MEM:-4096}
 rm -rf "$STATE" && mkdir -p "$STATE"
 t0=$SECONDS
+# the host's side of the calibration (the guest's runs after the restarts)
+tests/lab/downtime.sh calib "$BUILD" "$STATE" >/dev/null
 for b in "bench 1" "bench-restore 2"; do
 	set -- $b
 	echo "== bench-downtime: boot $2 ($1)"
 	tests/lab/guest.sh run --rw "$STATE" --timeout 5400 -- \
-		tests/lab/downtime.sh "$1" "$BUILD" "$STATE" | tee "$STATE/boot$2.log" ||
-		true
+		bash -c "tests/lab/downtime.sh $1 $BUILD $STATE; s=\$?;
+			[[ $1 = bench-restore ]] && tests/lab/downtime.sh calib $BUILD $STATE
+			exit \$s" | tee "$STATE/boot$2.log" || true
 done
 secs=$((SECONDS - t0))
 rows=$STATE/downtime/rows
@@ -47,6 +50,11 @@ table() {
 	END { for (x in k) if (d[x " a"] > 0)
 		printf "- %s MiB per rank: (c)/(a) = **%.3f**, (b)/(a) = %.3f\n",
 			x, d[x " c"] / d[x " a"], d[x " b"] / d[x " a"] }' "$rows" | sort
+	[[ -s $STATE/downtime/calib ]] || return 0
+	echo
+	echo "Calibration (\`tests/lab/downtime.sh calib\`, best of 3; host first):"
+	echo
+	sed 's/^calib /- /' "$STATE/downtime/calib"
 }
 
 block=$(

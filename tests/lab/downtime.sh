@@ -23,12 +23,14 @@
 #       is killed mid-copy: restart from DIR must take 3, never 4
 #   downtime.sh bench-restore BUILD_DIR STATE_DIR   boot 2: restart each
 #       from DIR
+#   downtime.sh calib BUILD_DIR STATE_DIR     a copy on tmpfs and a hash,
+#       timed (the guest's against the host's: how much slower TCG is)
 # STATE_DIR must outlive the guest (guest.sh --rw).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 
-stage=${1:?usage: downtime.sh dump|restore|bench|bench-restore BUILD STATE}
+stage=${1:?usage: downtime.sh dump|restore|bench|bench-restore|calib BUILD STATE}
 BUILD=$(cd "${2:?}" && pwd)
 D=$(cd "${3:?}" && pwd)/downtime
 IBSNAP=$BUILD/bin/ibsnap
@@ -230,6 +232,30 @@ bench)
 			[[ -e $D/$c/dumped ]] && restart "$c" stage --stage "$FAST/$c"
 		done
 	done
+	;;
+calib)
+	# how much slower this machine is than another: the same copy of
+	# 256 MiB within tmpfs (what a staged dump writes) and sha256 of
+	# 64 MiB (CPU), each the best of 3, in seconds
+	mkdir -p "$D" && cal=$(mktemp -d /tmp/ibsnap-calib.XXXXXX)
+	head -c $((256 << 20)) /dev/urandom >"$cal/src"
+	best() {
+		local i t b=
+		for i in 1 2 3; do
+			t=$(date +%s%N)
+			"$@" >/dev/null
+			t=$((($(date +%s%N) - t) / 1000000))
+			[[ -z $b || $t -lt $b ]] && b=$t
+			rm -f "$cal/dst"
+		done
+		echo "$b"
+	}
+	cp_ms=$(best cp "$cal/src" "$cal/dst")
+	sha_ms=$(best eval "head -c $((64 << 20)) $cal/src | sha256sum")
+	rm -rf "$cal"
+	echo "calib $(uname -n) cp256 ${cp_ms} ms sha64 ${sha_ms} ms" |
+		tee -a "$D/calib"
+	ok "calibration: cp of 256 MiB on tmpfs ${cp_ms} ms, sha256 of 64 MiB ${sha_ms} ms" 0
 	;;
 bench-restore)
 	for d in "$D"/*/; do
