@@ -228,6 +228,13 @@ bench-shim: deps
 bench-downtime: deps
 	@$(MAKE) --no-print-directory BUILD=build SAN=0 build
 	@tests/lab/bench_downtime.sh build docs/checkpoint.md
+
+# ucx_perftest native vs shim on rxe0 in one boot, the MPI job's checkpoint
+# phases (docs/ucx.md)
+.PHONY: bench-ucx
+bench-ucx: deps
+	@$(MAKE) --no-print-directory BUILD=build SAN=0 build
+	@tests/lab/bench_ucx.sh build docs/ucx.md
 # ---- end of lab tier block ----
 
 # ---- coordinator (ibsnapd), its client in libibsnap.so, the CLI (issue 6) ----
