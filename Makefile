@@ -240,7 +240,7 @@ bench-ucx: deps
 # ---- coordinator (ibsnapd), its client in libibsnap.so, the CLI (issue 6) ----
 COORD_WIRE_SRCS := coord/proto.c coord/proto_msg.c coord/net.c
 COORD_LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(COORD_WIRE_SRCS) \
-	coord/client.c coord/client_ckpt.c)
+	coord/client.c coord/client_ckpt.c coord/client_pmix.c)
 COORDD_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(COORD_WIRE_SRCS) \
 	$(sort $(wildcard coord/d_*.c)))
 IBSNAPD := $(BUILD)/bin/ibsnapd
@@ -286,7 +286,11 @@ $(BUILD)/bin/coord_load: bench/coord_load.c $(COORD_WIRE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Icoord $^ -o $@ $(LDFLAGS)
 
-DEB_PKGS += gnuplot-nox
+DEB_PKGS += gnuplot-nox libpmix-dev
+# the exchange through PMIx (coord/client_pmix.c: libpmix by dlopen)
+PMIX_CFLAGS := $(shell pkg-config --cflags pmix 2>/dev/null)
+$(BUILD)/obj/coord/client_pmix.o: CFLAGS += $(PMIX_CFLAGS) \
+	$(if $(PMIX_CFLAGS),-DISN_HAVE_PMIX)
 .PHONY: bench bench-scale bench-sweep
 # the coordinator at scale, simulated ranks (host only, a few minutes)
 bench-scale: all

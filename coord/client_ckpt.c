@@ -30,6 +30,10 @@ static void drop_blobs(void)
 {
 	free(isn_cl.x_blobs);
 	isn_cl.x_blobs = NULL;
+	free(isn_cl.x_pmix_blobs);
+	isn_cl.x_pmix_blobs = NULL;
+	free(isn_cl.x_pmix_data);
+	isn_cl.x_pmix_data = NULL;
 }
 
 static int put_fence_get(struct isn_exchange *x, const void *blob, size_t len,
@@ -40,6 +44,7 @@ static int put_fence_get(struct isn_exchange *x, const void *blob, size_t len,
 	struct isn_m_xfail xf;
 	struct isn_hdr h;
 	uint32_t seq;
+	bool pmix;
 	int ret;
 
 	(void)x;
@@ -50,7 +55,9 @@ static int put_fence_get(struct isn_exchange *x, const void *blob, size_t len,
 		return -ENOTCONN;
 	if (len > ISN_BLOB_MAX)
 		return -EMSGSIZE;
-	put.blob.len = (uint32_t)len;
+	/* through PMIx: ibsnapd's exchange (its barrier) with nothing in it */
+	pmix = isn_cl_pmix_wanted();
+	put.blob.len = pmix ? 0 : (uint32_t)len;
 	put.blob.data = blob;
 	if (isn_send_msg(isn_cl.sock, ISN_MSG_PUT, &put))
 		return -ENOTCONN;
@@ -64,7 +71,8 @@ static int put_fence_get(struct isn_exchange *x, const void *blob, size_t len,
 			if (ret || seq != isn_cl.x_seq)
 				return ret ? ret : -EPROTO;
 			*all = isn_cl.x_blobs;
-			return 0;
+			return pmix ? isn_cl_pmix_exchange(blob, len, all, n) :
+				      0;
 		}
 		if (h.type == ISN_MSG_XFAIL &&
 		    !isn_msg_decode(h.type, payload, h.len, &xf) &&

@@ -43,6 +43,9 @@ struct isn_client {
 	uint32_t x_seq;
 	bool x_used;
 	struct isn_blob *x_blobs;
+	/* ... and, through PMIx (client_pmix.c), its blobs and their data */
+	struct isn_blob *x_pmix_blobs;
+	void *x_pmix_data;
 };
 
 extern struct isn_client isn_cl;
@@ -57,6 +60,15 @@ void isn_cl_close(void);
 int isn_cl_register(bool rejoin, int timeout_ms);
 /* Next message on the socket: 1, or -ECANCELED (stop) / -errno. */
 int isn_cl_wait_msg(struct isn_hdr *h, const void **payload);
+
+/* client_pmix.c: IBSNAP_PMIX=1 under a PMIx server? */
+bool isn_cl_pmix_wanted(void);
+/*
+ * The exchange through PMIx, after ibsnapd's (whose blobs are *@all, *@n
+ * on entry; on return, those and the namespace's, by rank): 0 or -errno.
+ */
+int isn_cl_pmix_exchange(const void *blob, size_t len,
+			 const struct isn_blob **all, size_t *n);
 
 /* client_ckpt.c */
 enum isn_cl_state isn_cl_serve(void);
