@@ -110,22 +110,28 @@ static unsigned int ckpt_seq(const char *name, const char *suffix)
 
 /* ---- which checkpoints a tier keeps ---- */
 
-/* Every host part of TIER/ckpt-N is complete (and there is one). */
-static bool ckpt_complete(const char *ckdir)
+/*
+ * Every host part of TIER/ckpt-N is complete (and there is one); *@copying
+ * (if given): a part's copy is, or was, under way.
+ */
+static bool ckpt_complete(const char *ckdir, bool *copying)
 {
 	char path[PATH_MAX];
 	struct dirent *e;
-	int parts = 0;
+	int parts = 0, ret;
 	bool ok = true;
 	DIR *d = opendir(ckdir);
 
-	while (d && ok && (e = readdir(d))) {
+	while (d && (e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
 		if (snprintf(path, sizeof(path), "%s/%s", ckdir, e->d_name) >=
 		    (int)sizeof(path))
 			continue;
-		ok = isn_hostdir_complete(path) > 0;
+		ret = isn_hostdir_complete(path);
+		ok &= ret > 0;
+		if (copying && ret < 0)
+			*copying = true;
 		parts++;
 	}
 	if (d)
@@ -135,7 +141,7 @@ static bool ckpt_complete(const char *ckdir)
 
 struct ent {
 	unsigned int seq;
-	bool complete;
+	bool complete, copying;
 };
 
 static int by_seq_desc(const void *a, const void *b)
@@ -162,12 +168,13 @@ static void remove_ckpt(const char *tier, const char *name)
 
 /*
  * Keep the newest K complete checkpoints of @tier and every one newer than
- * the Kth (one being written, or one that failed, kept for its log until
- * it is that old); remove the older ones, and those before the last that
- * succeeded that are not complete (a failed dump, a copy given up for a
- * newer one: nothing writes to them any more).  The copy a flusher is
- * writing is of the last checkpoint that succeeded, never older than the
- * newest complete one: it stays.
+ * the Kth; remove the older ones, and those before the last that succeeded
+ * that are not complete (a failed dump, a copy given up for a newer one:
+ * nothing writes to them any more) unless a copy is said to be under way
+ * there (a flusher killed mid-copy leaves that too: such a one goes once it
+ * is older than the Kth complete).  A flusher copies the last checkpoint
+ * that succeeded (the agent gives an older copy up when a newer checkpoint
+ * commits), never older than the newest complete one: it stays.
  */
 static void prune(struct drv *d, const char *tier)
 {
@@ -197,7 +204,9 @@ static void prune(struct drv *d, const char *tier)
 		}
 		snprintf(path, sizeof(path), "%s/%s", tier, e->d_name);
 		v[n].seq = seq;
-		v[n++].complete = ckpt_complete(path);
+		v[n].copying = false;
+		v[n].complete = ckpt_complete(path, &v[n].copying);
+		n++;
 	}
 	if (dd)
 		closedir(dd);
@@ -207,7 +216,7 @@ static void prune(struct drv *d, const char *tier)
 			cut = v[i].seq;
 	for (i = 0; i < n; i++) {
 		if (v[i].seq >= cut &&
-		    (v[i].complete || v[i].seq >= d->last_ok))
+		    (v[i].complete || v[i].copying || v[i].seq >= d->last_ok))
 			continue;
 		snprintf(name, sizeof(name), ISN_CKPT_PREFIX "%u", v[i].seq);
 		remove_ckpt(tier, name);
@@ -489,7 +498,7 @@ static void watch_copy(struct drv *d)
 		return;
 	snprintf(path, sizeof(path), "%s/" ISN_CKPT_PREFIX "%u", d->dir,
 		 d->last_ok);
-	if (ckpt_complete(path)) {
+	if (ckpt_complete(path, NULL)) {
 		d->watch = false;
 		prune_all(d);
 		return;

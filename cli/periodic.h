@@ -40,7 +40,8 @@ void isn_periodic_joined(int fd, bool joined);
 
 /*
  * HOSTDIR holds a complete checkpoint: a tree its manifest (if any) calls
- * complete, and no line of it that says otherwise; 1, else 0 (stage.c).
+ * complete, and no line of it that says otherwise; 1, else 0, and -1 if a
+ * line says copying (a flusher is at it, or died at it) (stage.c).
  */
 int isn_hostdir_complete(const char *hostdir);
 

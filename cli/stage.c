@@ -436,6 +436,9 @@ int isn_hostdir_complete(const char *hostdir)
 	int n = man_read(hostdir, e, MAN_MAX), i;
 
 	for (i = 0; i < n; i++)
+		if (!strcmp(e[i].state, "copying"))
+			return -1;
+	for (i = 0; i < n; i++)
 		if (strcmp(e[i].state, "complete"))
 			return 0;
 	return tier_trees(hostdir, &t, 1);

@@ -1,15 +1,16 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Periodic checkpoints and checkpoints on a signal (ibsnap run --dir DIR
-# --interval T --keep K [--stage FAST] [--stop-on-signal]) with the stand-in
-# criu: the checkpoints happen on the timer, one at a time, into
-# DIR/ckpt-N (and FAST/ckpt-N); exactly K complete ones stay in each tier and
-# restart takes the newest; a dump killed mid-way or refused leaves nothing
-# restart would take, the job goes on and the next interval works; SIGUSR1
-# checkpoints now (and is not passed on to the job); with --stop-on-signal
-# the job ends after a complete dump that restart accepts (exit 75), with
-# --predump a pre-dump first;
-# SIGTERM goes to the job as without --dir.
+# --interval T --keep K [--stage FAST] [--predump] [--stop-on-signal]) with
+# the stand-in criu: the checkpoints happen on the timer, one at a time,
+# into DIR/ckpt-N (and FAST/ckpt-N); exactly K complete ones stay in each
+# tier and restart takes the newest; a dump killed mid-way or refused
+# leaves nothing restart would take, the job goes on and the next interval
+# works; SIGUSR1 checkpoints now (and is not passed on to the job); a copy
+# under way is never removed (nor a dead one's, until K newer are
+# complete); with --stop-on-signal the job ends after a complete dump that
+# restart accepts (exit 75), with --predump a pre-dump first; SIGTERM goes
+# to the job as without --dir.
 source "$(dirname "$0")/lib.sh"
 
 N=2
@@ -24,9 +25,14 @@ start_job "$T/p2" $N --job per2 --dir "$T/dir2" --stage "$T/fast2" --stop-on-sig
 RUN2=$JOB_PID
 start_job "$T/p3" 1 --job per3
 RUN3=$JOB_PID
+# job 4's flusher waits after its first file while $T/hold-flush exists
+IBSNAP_FLUSH_HOLD=$T/hold-flush start_job "$T/p4" 1 --job per4 --dir "$T/dir4" \
+	--stage "$T/fast4" --keep 2
+RUN4=$JOB_PID
 wait_for 300 has_procs per $N && wait_for 300 has_procs per2 $N &&
-	wait_for 300 has_procs per3 1
-ok "three jobs registered" $? "$P/run.out" "$T/p2/run.out" "$T/p3/run.out"
+	wait_for 300 has_procs per3 1 && wait_for 300 has_procs per4 1
+ok "four jobs registered" $? "$P/run.out" "$T/p2/run.out" "$T/p3/run.out" \
+	"$T/p4/run.out"
 
 # done WHY: how many checkpoints for WHY ibsnap run reports done
 done_n() { grep -c "^ibsnap run: checkpoint ($1) into .* done$" "$P/run.out"; }
@@ -77,6 +83,33 @@ ok "... ibsnap restart takes that checkpoint (DIR/ckpt-1)" $? "$T/pick"
 grep -q "^pre-dump .*-D $T/fast2/ckpt-1/$HOST/" "$T/args" &&
 	grep -q "^dump .*-D $T/fast2/ckpt-1/$HOST/.*--prev-images-dir" "$T/args"
 ok "... --predump: pre-dumped, then a dump on top of it" $? "$T/args"
+
+# --- a copy under way is never removed (job 4: SIGUSR1 only, --keep 2)
+D4=$T/dir4
+flusher4() { pgrep -P "$(agent "$RUN4")" -x ibsnap-flush; }
+usr1_done() { # usr1_done N: SIGUSR1 to job 4, wait for its Nth checkpoint
+	kill -USR1 "$RUN4" &&
+		wait_for 300 eval '[[ $(grep -c "^ibsnap run: checkpoint (SIGUSR1) into .* done$" "$T/p4/run.out") -ge $1 ]]'
+}
+usr1_done 1 && wait_for 300 eval 'complete "$D4/ckpt-1"' && touch "$T/hold-flush" &&
+	usr1_done 2 && wait_for 100 eval '[[ -n $(flusher4) && -d $(echo "$D4"/ckpt-2/"$HOST"/.*.flush-*) ]]' &&
+	complete "$D4/ckpt-1" && [[ -d $T/fast4/ckpt-1 && -d $T/fast4/ckpt-2 ]]
+ok "job 4: ckpt-2's copy held in DIR/ckpt-2; ckpt-1 complete; both in FAST" $? \
+	"$T/p4/run.out" <(ls -aR "$D4")
+kill -9 "$(flusher4)"
+rm -f "$T/hold-flush"
+wait_for 100 eval '[[ -z $(flusher4) ]]' && usr1_done 3 &&
+	wait_for 300 eval 'complete "$D4/ckpt-3"' &&
+	[[ -d $D4/ckpt-2 && $(complete_list "$D4") == "1 3 " ]] &&
+	grep -q ' copying$' "$D4/ckpt-2/$HOST/.manifest"
+ok "its flusher killed: ckpt-3 complete, ckpt-2 (copying) kept while newer than the 2nd complete" $? \
+	"$T/p4/run.out" <(ls -aR "$D4")
+usr1_done 4 && wait_for 300 eval '[[ $(complete_list "$D4") == "3 4 " ]]' &&
+	[[ $(ls -A "$D4") == "$(printf 'ckpt-3\nckpt-4')" ]]
+ok "... gone with ckpt-1 once ckpt-4 is complete: exactly ckpt-3, ckpt-4 left" $? \
+	"$T/p4/run.out" <(ls -aR "$D4")
+kill -TERM "$RUN4"
+wait "$RUN4"
 
 # --- the timer: three checkpoints, then one held in its dump
 wait_for 300 at_least interval 3
