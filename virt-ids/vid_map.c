@@ -199,9 +199,19 @@ int isn_vid_gidmap_set(struct isn_vid_gidmap *m, const union ibv_gid *key,
 		       const union ibv_gid *val)
 {
 	struct isn_vid_gidtab *old, *t;
+	union ibv_gid cur;
 	uint32_t n = 8, i;
+	bool have;
 
 	pthread_mutex_lock(&m->lock);
+	/* no change, no new copy: copies are kept until the map goes, and a
+	 * rebuild sets every local GID again, mostly to what it was */
+	have = isn_vid_gidmap_get(m, key, &cur);
+	if (have ? !memcmp(&cur, val, sizeof(cur)) :
+		   !memcmp(key, val, sizeof(*key))) {
+		pthread_mutex_unlock(&m->lock);
+		return 0;
+	}
 	old = atomic_load(&m->tab);
 	while (old && n < 2 * (old->n + 1))
 		n *= 2;

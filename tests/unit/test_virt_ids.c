@@ -132,6 +132,7 @@ static union ibv_gid gid_of(uint8_t last)
 static void test_gidmap(void **state)
 {
 	struct isn_vid_gidmap m;
+	struct isn_vid_gidtab *t;
 	union ibv_gid k, v, out;
 	int i;
 
@@ -150,6 +151,14 @@ static void test_gidmap(void **state)
 		assert_int_equal(out.raw[15], i + 100);
 	}
 	k = gid_of(5);
+	/* setting what is there already, or removing what is not, publishes
+	 * no new copy (copies are kept until the map goes) */
+	t = atomic_load(&m.tab);
+	assert_true(isn_vid_gidmap_get(&m, &k, &out));
+	assert_int_equal(isn_vid_gidmap_set(&m, &k, &out), 0);
+	v = gid_of(200);
+	assert_int_equal(isn_vid_gidmap_set(&m, &v, &v), 0);
+	assert_ptr_equal(atomic_load(&m.tab), t);
 	assert_int_equal(isn_vid_gidmap_set(&m, &k, &k), 0); /* remove */
 	assert_false(isn_vid_gidmap_get(&m, &k, &out));
 	k = gid_of(6);
