@@ -24,7 +24,7 @@
 #include <pmix.h>
 
 static struct {
-	bool tried, ok;
+	bool tried, ok; /* libpmix opened */
 	pmix_proc_t me;
 	uint32_t size;
 	pmix_status_t (*init)(pmix_proc_t *, pmix_info_t *, size_t);
@@ -35,6 +35,7 @@ static struct {
 	pmix_status_t (*get)(const pmix_proc_t *, const pmix_key_t,
 			     const pmix_info_t *, size_t, pmix_value_t **);
 	void (*destruct)(pmix_value_t *);
+	pmix_status_t (*finalize)(const pmix_info_t *, size_t);
 } px;
 
 bool isn_cl_pmix_wanted(void)
@@ -44,10 +45,9 @@ bool isn_cl_pmix_wanted(void)
 	return v && !strcmp(v, "1") && getenv("PMIX_NAMESPACE");
 }
 
+/* libpmix's functions, once. */
 static int pmix_open(void)
 {
-	pmix_proc_t wild;
-	pmix_value_t *v = NULL;
 	void *h;
 
 	if (px.tried)
@@ -64,11 +64,29 @@ static int pmix_open(void)
 	px.fence = (__typeof__(px.fence))dlsym(h, "PMIx_Fence");
 	px.get = (__typeof__(px.get))dlsym(h, "PMIx_Get");
 	px.destruct = (__typeof__(px.destruct))dlsym(h, "PMIx_Value_destruct");
+	px.finalize = (__typeof__(px.finalize))dlsym(h, "PMIx_Finalize");
 	if (!px.init || !px.put || !px.commit || !px.fence || !px.get ||
-	    !px.destruct) {
+	    !px.destruct || !px.finalize) {
 		isn_cl_log("IBSNAP_PMIX=1: libpmix.so.2 lacks a function");
 		return -ENOTSUP;
 	}
+	px.ok = true;
+	return 0;
+}
+
+/*
+ * PMIx_Init for one exchange, PMIx_Finalize after it: a job's own PMIx
+ * (Open MPI's) counts our init, and its finalize must still reach the
+ * server when the job ends.
+ */
+static int pmix_begin(void)
+{
+	pmix_proc_t wild;
+	pmix_value_t *v = NULL;
+	int ret = pmix_open();
+
+	if (ret)
+		return ret;
 	if (px.init(&px.me, NULL, 0) != PMIX_SUCCESS) {
 		isn_cl_log("IBSNAP_PMIX=1: PMIx_Init failed");
 		return -ENOTSUP;
@@ -78,12 +96,12 @@ static int pmix_open(void)
 	if (px.get(&wild, PMIX_JOB_SIZE, NULL, 0, &v) != PMIX_SUCCESS || !v ||
 	    v->type != PMIX_UINT32) {
 		isn_cl_log("IBSNAP_PMIX=1: no job size from PMIx");
+		px.finalize(NULL, 0);
 		return -ENOTSUP;
 	}
 	px.size = v->data.uint32;
 	px.destruct(v);
 	free(v);
-	px.ok = true;
 	return 0;
 }
 
@@ -143,7 +161,7 @@ int isn_cl_pmix_exchange(const void *blob, size_t len,
 	pmix_value_t **vals;
 	char key[PMIX_MAX_KEYLEN + 1];
 	uint8_t *data, *base = NULL;
-	int ret = pmix_open();
+	int ret = pmix_begin();
 
 	if (ret)
 		return ret;
@@ -152,12 +170,15 @@ int isn_cl_pmix_exchange(const void *blob, size_t len,
 	if (!ret)
 		ret = pmix_fence();
 	if (ret) {
+		px.finalize(NULL, 0);
 		isn_cl_log("PMIx exchange %s: %s", key, strerror(-ret));
 		return ret;
 	}
 	vals = calloc(px.size, sizeof(*vals));
-	if (!vals)
+	if (!vals) {
+		px.finalize(NULL, 0);
 		return -ENOMEM;
+	}
 	for (i = 0; i < px.size && !ret; i++) {
 		pmix_proc_t p = px.me;
 
@@ -194,6 +215,7 @@ int isn_cl_pmix_exchange(const void *blob, size_t len,
 		}
 	}
 	free(vals);
+	px.finalize(NULL, 0);
 	if (ret) {
 		free(out);
 		free(base);

@@ -6,6 +6,9 @@
 # blobs intact in DRAIN and REBUILD (coord_peer checks each byte), and each
 # exchange went through PMIx_Put/Fence/Get, none of the blobs through
 # ibsnapd.  Without IBSNAP_PMIX the same job exchanges through ibsnapd.
+# Then the real thing: tests/shim/mpi_ring (Open MPI over UCX rc_verbs on
+# the fake HCA, under the shim) through two checkpoints whose DRAIN and
+# REBUILD exchanges go through PMIx: it ends with the right checksum.
 source "$(dirname "$0")/lib.sh"
 
 if ! command -v mpirun >/dev/null; then
@@ -49,4 +52,26 @@ wait_for 300 has_procs peers-coord 4
 	! grep -q "through PMIx" "$Q/run.out"
 ok "without IBSNAP_PMIX=1 the same job exchanges through ibsnapd" $? "$T/ck3" "$Q/run.out"
 touch "$Q/stop"
+
+RING=$B/tests/shim/mpi_ring
+[[ -x $RING ]]
+ok "tests/shim/mpi_ring is built (libopenmpi-dev)" $?
+R=$T/ring
+mkdir -p "$R"
+IBSNAP_PMIX=1 UCX_NET_DEVICES=fake0:1 UCX_IB_GID_INDEX=0 \
+	UCX_TLS=rc_verbs,ud_verbs,self timeout -k 5 200 "$IBSNAP" run --fake \
+	--job ring -- mpirun --allow-run-as-root --oversubscribe -np 4 \
+	--mca pml ucx --mca btl self -x UCX_TLS -x UCX_NET_DEVICES \
+	-x UCX_IB_GID_INDEX -x IBSNAP_PMIX "$RING" -n 4000 -r "$R/ready" \
+	>"$R/mpi.log" 2>&1 &
+RPID=$!
+RUN_PIDS+=("$RPID")
+wait_for 1200 test -e "$R/ready" && wait_for 600 has_procs ring 4 &&
+	"$IBSNAP" checkpoint --job ring --no-dump >"$T/ck4" 2>&1 &&
+	"$IBSNAP" checkpoint --job ring --no-dump >>"$T/ck4" 2>&1
+ok "mpi_ring under the shim: two checkpoints mid-run" $? "$T/ck4" "$R/mpi.log"
+wait "$RPID" && grep -q "iterations in .* checksum .* ok" "$R/mpi.log"
+ok "... it ends with the right checksum, exit 0" $? "$R/mpi.log"
+[[ $(grep -c "through PMIx: 4 blobs, 0 through ibsnapd" "$R/mpi.log") -eq 16 ]]
+ok "... every rank's drain and rebuild exchange went through PMIx" $? "$R/mpi.log"
 finish
