@@ -210,7 +210,8 @@ static void prune(struct drv *d, const char *tier)
 	}
 	if (dd)
 		closedir(dd);
-	qsort(v, n, sizeof(*v), by_seq_desc);
+	if (n)
+		qsort(v, n, sizeof(*v), by_seq_desc);
 	for (i = 0; i < n && d->p->keep && !cut; i++)
 		if (v[i].complete && ++done == d->p->keep)
 			cut = v[i].seq;

@@ -67,6 +67,12 @@ picks() { # picks EXPECTED-FIRST-LINE restart-options...
 		[[ $(head -1 "$T/pick") == "$want" ]]
 }
 
+# --- the job's exit status passes through (no checkpoint taken: none kept)
+"$IBSNAP" run --no-preload --job per5 --dir "$T/dir5" --interval 1h -- sh -c 'exit 7' \
+	>"$T/run5.out" 2>&1
+[[ $? -eq 7 && -z $(ls -A "$T/dir5") ]]
+ok "a job that ends before any checkpoint: ibsnap run exits with its status (7)" $? "$T/run5.out"
+
 # --- SIGUSR1 with --stop-on-signal: a complete checkpoint, then the end
 kill -USR1 "$RUN2"
 wait "$RUN2"
