@@ -693,6 +693,8 @@ int main(int argc, char **argv)
 		}
 	}
 	dstat_read(&d2);
+	isn_rx_free(&crx);
+	close(ctl);
 	ret = failed || !done;
 	{
 		double ck_s = t_end ? (t_end - t_ck0) / 1e6 : -1;
