@@ -96,7 +96,10 @@ static void add_path(struct tmpfs_rec *r, const char *path)
 {
 	int i;
 
-	if (path[0] != '/' || r->n >= MAX_PATHS || !on_tmpfs(path))
+	/* devtmpfs is tmpfs too, but the kernel fills it at boot */
+	if (path[0] != '/' || r->n >= MAX_PATHS ||
+	    (!strncmp(path, "/dev/", 5) && strncmp(path, "/dev/shm/", 9)) ||
+	    !on_tmpfs(path))
 		return;
 	for (i = 0; i < r->n; i++)
 		if (!strcmp(r->paths[i], path))

@@ -8,8 +8,10 @@
  * the formula gives.  Rank 0 prints "started" once all ranks are connected
  * (and creates FILE: mpirun forwards output late) and "N iterations,
  * checksum X ok" at the end; any mismatch aborts the job.
- *   mpi_ring [-n ITERS] [-s WORDS] [-r FILE]
+ * Rank 0 writes the iteration it is at into PROGRESS every 10 (-p).
+ *   mpi_ring [-n ITERS] [-s WORDS] [-r FILE] [-p PROGRESS]
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <mpi.h>
 #include <stdint.h>
@@ -78,20 +80,23 @@ static uint64_t expected_sum(int iters, int size, size_t words)
 int main(int argc, char **argv)
 {
 	int iters = 1000, rank, size, opt, next, prev;
-	const char *ready = NULL;
+	const char *ready = NULL, *progress = NULL;
+	int pfd = -1;
 	size_t words = 16384; /* 128 KiB: rendezvous */
 	uint64_t *sbig, *rbig, *sa2a, *ra2a, small_s[8], small_r[8];
 	uint64_t sum = 0, total = 0;
 	double t0;
 
 	MPI_Init(&argc, &argv);
-	while ((opt = getopt(argc, argv, "n:s:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:s:r:p:")) != -1) {
 		if (opt == 'n')
 			iters = atoi(optarg);
 		else if (opt == 's')
 			words = strtoul(optarg, NULL, 0);
 		else if (opt == 'r')
 			ready = optarg;
+		else if (opt == 'p')
+			progress = optarg;
 		else
 			MPI_Abort(MPI_COMM_WORLD, 2);
 	}
@@ -119,9 +124,19 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		if (f)
 			fclose(f);
+		if (progress)
+			pfd = open(progress, O_WRONLY | O_CREAT | O_TRUNC,
+				   0644);
 	}
 	t0 = MPI_Wtime();
 	for (int it = 0; it < iters; it++) {
+		if (pfd >= 0 && it % 10 == 0) {
+			char line[16];
+
+			snprintf(line, sizeof(line), "%10d\n", it);
+			if (pwrite(pfd, line, 11, 0) != 11)
+				MPI_Abort(MPI_COMM_WORLD, 2);
+		}
 		fill(small_s, 8, it, rank, next);
 		MPI_Sendrecv(small_s, 8, MPI_UINT64_T, next, 1, small_r, 8,
 			     MPI_UINT64_T, prev, 1, MPI_COMM_WORLD,
@@ -154,6 +169,8 @@ int main(int argc, char **argv)
 		if (total != want)
 			MPI_Abort(MPI_COMM_WORLD, 4);
 	}
+	if (pfd >= 0)
+		close(pfd);
 	free(sbig);
 	free(rbig);
 	free(sa2a);
