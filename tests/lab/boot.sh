@@ -11,7 +11,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 # Suites per boot: "script args" (BUILD_DIR and STATE_DIR are appended, or
 # put where BUILD and STATE stand).  A checkpoint test dumps in boot 1 and
-# restores in boot 2 (ckpt.sh: unmodified programs).
+# restores in boot 2 (ckpt.sh: unmodified programs; ucx_reboot.sh: Open
+# MPI over UCX).
 BOOT1=(
 	"criu.sh dump BUILD STATE"
 	"conformance.sh BUILD"
@@ -22,6 +23,7 @@ BOOT1=(
 	"stream.sh start BUILD STATE"
 	"downtime.sh dump BUILD STATE"
 	"ucx.sh BUILD"
+	"ucx_reboot.sh dump BUILD STATE"
 )
 BOOT2=(
 	"criu.sh restore BUILD STATE"
@@ -29,6 +31,7 @@ BOOT2=(
 	"ckpt.sh restore BUILD STATE"
 	"stream.sh step BUILD STATE"
 	"downtime.sh restore BUILD STATE"
+	"ucx_reboot.sh restore BUILD STATE"
 )
 # Boots 3 and later: the stream program's further reboot restarts
 BOOTN=(

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 
 BUILD=$(cd "${1:?usage: tests/lab/tier.sh BUILD_DIR}" && pwd)
 STATE=$BUILD/lab
-BOOT_TIMEOUT=(0 "${IBSNAP_LAB_BOOT1_TIMEOUT:-1500}" "${IBSNAP_LAB_BOOT2_TIMEOUT:-480}")
+BOOT_TIMEOUT=(0 "${IBSNAP_LAB_BOOT1_TIMEOUT:-1800}" "${IBSNAP_LAB_BOOT2_TIMEOUT:-720}")
 # the stream program's reboot restarts (tests/lab/stream.sh): one boot each
 RESTARTS=${IBSNAP_LAB_STREAM_RESTARTS:-3}
 BOOTS=$((RESTARTS + 1 > 2 ? RESTARTS + 1 : 2))
