@@ -76,6 +76,10 @@ extern const struct isn_ck_kind isn_ck_ctx, isn_ck_pd, isn_ck_mr,
 /* Checkpoint state of one QP (drain/qp.c). */
 struct isn_qp_ckpt {
 	bool marker_posted, marker_done;
+	/* markers on its send queue not completed yet: this checkpoint's and
+	 * any an earlier one left when its drain timed out (completions come
+	 * in order: the last one is this checkpoint's) */
+	_Atomic uint32_t markers_pending;
 	bool flushing; /* moved to ERR by the checkpoint: its flushes are ours */
 	enum ibv_wc_status marker_status;
 	enum ibv_qp_state state; /* the backend QP's, when drained */

@@ -115,10 +115,15 @@ bool isn_ckpt_own_wc(struct isn_cq *cq, const struct ibv_wc *wc)
 	(void)cq;
 	if (!ck)
 		return false;
-	if (wc->wr_id == ISN_MARKER_WRID && ck->marker_posted &&
-	    !ck->marker_done && !(wc->opcode & IBV_WC_RECV)) {
-		ck->marker_done = true;
-		ck->marker_status = wc->status;
+	/* every marker's completion is ours, also one an earlier checkpoint
+	 * left out when its drain timed out (it would reach the program) */
+	if (wc->wr_id == ISN_MARKER_WRID && atomic_load(&ck->markers_pending) &&
+	    !(wc->opcode & IBV_WC_RECV)) {
+		if (atomic_fetch_sub(&ck->markers_pending, 1) == 1 &&
+		    ck->marker_posted) {
+			ck->marker_done = true;
+			ck->marker_status = wc->status;
+		}
 		/* a checkpoint that ended with markers out polls slowly
 		 * until the last one is in */
 		if (atomic_fetch_sub(&isn_ckst.markers_out, 1) == 1 &&

@@ -109,12 +109,14 @@ static int qp_marker(struct isn_qp *qp)
 		return 0;
 	/* the program polls meanwhile: its completion may come at once */
 	ck->marker_posted = true;
+	atomic_fetch_add(&ck->markers_pending, 1);
 	atomic_fetch_add(&isn_ckst.markers_out, 1);
 	ret = marker_post(qp, ck);
 	if (ret) {
 		/* not posted (a full send queue): the posts since the last
 		 * marker are still to be proved */
 		ck->marker_posted = false;
+		atomic_fetch_sub(&ck->markers_pending, 1);
 		atomic_fetch_sub(&isn_ckst.markers_out, 1);
 	} else {
 		ck->drained_at = begun;
