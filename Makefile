@@ -150,7 +150,7 @@ $(LIBSHIM): $(SHIM_OBJS) verbs-shim/libibsnap.map
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libibsnap.so \
 		-Wl,--version-script=verbs-shim/libibsnap.map -o $@ $(SHIM_OBJS) -ldl
 
-$(IBSNAP): $(CLI_SRCS) cli/cli.h
+$(IBSNAP): $(CLI_SRCS) $(wildcard cli/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CLI_CFLAGS) $(CLI_SRCS) -o $@ $(LDFLAGS)
 
