@@ -22,7 +22,7 @@
 #       FAST; once (the first fake job) a staged checkpoint 4 whose flusher
 #       is killed mid-copy: restart from DIR must take 3, never 4
 #   downtime.sh bench-restore BUILD_DIR STATE_DIR   boot 2: restart each
-#       from DIR
+#       from DIR (IBSNAP_DT_ONLY=RE: only the jobs whose name matches)
 #   downtime.sh calib BUILD_DIR STATE_DIR     a copy on tmpfs and a hash,
 #       timed (the guest's against the host's: how much slower TCG is)
 # STATE_DIR must outlive the guest (guest.sh --rw).
@@ -126,11 +126,34 @@ checkpoint() {
 		"$(rc wait_for "$T" complete "$dir/img" "$k")" "$out" \
 		"$dir/rank0.log" || return 1
 	[[ $m = a ]] || fl=$((($(date +%s%N) - t0) / 1000000))
+	logs_dumped "$dir" "$k"
 	echo "$(cat "$dir/params") $m $(num '^downtime \([0-9.]*\) ms$' "$out")" \
 		"$(num '.*(\([0-9.]*\) ms)$' "$out")" \
 		"$(num '^  predump *\([0-9.]*\) ms.*' "$out")" \
 		"$(num '^  dump *\([0-9.]*\) ms$' "$out")" "$fl" \
 		"$(du -smL "$dir/img/$HOST" | cut -f1)" >>"$D/rows"
+}
+
+# logs_dumped DIR K: keep the ranks' log files as checkpoint K dumped them.
+# CRIU restores a file by its path and refuses one whose size changed ("has
+# bad size"), and a restarted run appends to them (the fake HCA's
+# "reclaiming port slot" lines): before each restart they are put back.
+logs_dumped() {
+	local r
+	for r in 0 1; do
+		cp "$1/rank$r.log" "$1/rank$r.log.ck$2"
+	done
+}
+
+# logs_as_dumped DIR K FROM: the ranks' logs as checkpoint K dumped them
+# (what the last run wrote kept as rankR.log.before-FROM)
+logs_as_dumped() {
+	local r
+	for r in 0 1; do
+		[[ -e $1/rank$r.log.ck$2 ]] || continue
+		mv "$1/rank$r.log" "$1/rank$r.log.before-$3"
+		cp "$1/rank$r.log.ck$2" "$1/rank$r.log"
+	done
 }
 
 # restart CASE FROM [OPTS...]: restart the job's newest complete
@@ -147,6 +170,7 @@ restart() {
 	ok "$c: restart takes the checkpoint from the $from" \
 		"$(rc grep -q "^checkpoint [0-9]* from .* ($from)\$" "$log.pick")" \
 		"$log.pick" || return 1
+	logs_as_dumped "$dir" "$(head -1 "$log.pick" | cut -d' ' -f2)" "$from"
 	timeout -k 5 "$T" "$IBSNAP" restart --dir "$dir/img" "$@" </dev/null \
 		>"$log" 2>&1 &
 	pid=$!
@@ -172,6 +196,7 @@ flusher_killed() {
 	touch "$IBSNAP_FLUSH_HOLD"
 	"$IBSNAP" checkpoint --job "dt-$c" --dir "$dir/img" --stage "$FAST/$c" \
 		>"$out" 2>&1
+	logs_dumped "$dir" "$k"
 	wait_for 60 eval '[[ -n $(pgrep -x ibsnap-flush) ]]'
 	fl=$(pgrep -x ibsnap-flush)
 	[[ -n $fl ]] && kill -9 $fl
@@ -260,7 +285,7 @@ calib)
 bench-restore)
 	for d in "$D"/*/; do
 		c=$(basename "$d")
-		[[ -e $d/dumped ]] || continue
+		[[ -e $d/dumped && $c =~ ${IBSNAP_DT_ONLY:-.} ]] || continue
 		restart "$c" dir --stage "$FAST/$c"
 	done
 	;;
