@@ -309,6 +309,82 @@ static void test_all(void **state)
 	isn_wbuf_free(&w);
 }
 
+/* PUTK's records, GET's keys, PART (the keyed exchange, issue 9). */
+static void test_keyed(void **state)
+{
+	struct isn_all_src src[3] = { { 7, 5, "hello" },
+				      { 1, 0, "" },
+				      { 4000000, 3, "abc" } },
+			   rec;
+	uint32_t keys[2] = { 4000000, 7 }, n, seq;
+	struct isn_wbuf r = { 0 }, w = { 0 };
+	struct isn_m_putk pk = { .seq = 3, .flags = ISN_PK_SPARSE }, pout;
+	struct isn_m_get g = { .seq = 3 }, gout;
+	struct isn_blob *b;
+	struct isn_hdr h;
+	size_t off = 0, nb;
+
+	(void)state;
+	assert_int_equal(isn_recs_encode(&r, src, 3), 0);
+	assert_int_equal(r.len, 4 + 3 * 8 + 8);
+	pk.recs = (struct isn_bytes){ (uint32_t)r.len, r.p };
+	assert_int_equal(isn_msg_encode(&w, ISN_MSG_PUTK, &pk), 0);
+	assert_int_equal(isn_hdr_decode(w.p, ISN_MSG_MAX, &h), 0);
+	assert_int_equal(
+		isn_msg_decode(h.type, w.p + ISN_HDR_LEN, h.len, &pout), 0);
+	assert_int_equal(pout.flags, ISN_PK_SPARSE);
+	assert_int_equal(isn_recs_count(pout.recs.data, pout.recs.len, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(
+		isn_recs_next(pout.recs.data, pout.recs.len, &off, &rec), 1);
+	assert_int_equal(rec.rank, 7);
+	assert_memory_equal(rec.data, "hello", 5);
+	assert_int_equal(
+		isn_recs_next(pout.recs.data, pout.recs.len, &off, &rec), 1);
+	assert_int_equal(rec.len, 0);
+	assert_int_equal(
+		isn_recs_next(pout.recs.data, pout.recs.len, &off, &rec), 1);
+	assert_int_equal(rec.rank, 4000000);
+	assert_int_equal(
+		isn_recs_next(pout.recs.data, pout.recs.len, &off, &rec), 0);
+	/* a record cut short, a count past the bytes */
+	off = 0;
+	assert_int_equal(isn_recs_next(r.p, (uint32_t)r.len - 1, &off, &rec),
+			 1);
+	assert_int_equal(isn_recs_next(r.p, (uint32_t)r.len - 1, &off, &rec),
+			 1);
+	assert_int_equal(isn_recs_next(r.p, (uint32_t)r.len - 1, &off, &rec),
+			 -EPROTO);
+	r.p[0] = 100;
+	assert_int_equal(isn_recs_count(r.p, (uint32_t)r.len, &n), -EPROTO);
+	isn_wbuf_free(&r);
+	isn_wbuf_free(&w);
+
+	memset(&w, 0, sizeof(w));
+	g.keys = (struct isn_u32s){ .n = 2, .v = keys };
+	assert_int_equal(isn_msg_encode(&w, ISN_MSG_GET, &g), 0);
+	assert_int_equal(isn_msg_decode(ISN_MSG_GET, w.p + ISN_HDR_LEN,
+					(uint32_t)w.len - ISN_HDR_LEN, &gout),
+			 0);
+	assert_int_equal(gout.keys.n, 2);
+	assert_int_equal(isn_u32s_at(&gout.keys, 0), 4000000);
+	isn_wbuf_free(&w);
+
+	/* PART: ALL's layout under its own type */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(isn_recs_msg_encode(&w, ISN_MSG_PART, 9, src, 2), 0);
+	assert_int_equal(isn_hdr_decode(w.p, ISN_MSG_MAX, &h), 0);
+	assert_int_equal(h.type, ISN_MSG_PART);
+	assert_string_equal(isn_msg_name(ISN_MSG_PART), "PART");
+	assert_int_equal(
+		isn_all_decode(w.p + ISN_HDR_LEN, h.len, &seq, &b, &nb), 0);
+	assert_int_equal(seq, 9);
+	assert_int_equal(nb, 2);
+	assert_int_equal(b[0].rank, 7);
+	free(b);
+	isn_wbuf_free(&w);
+}
+
 /* Messages fed to the stream reader one byte at a time come out whole. */
 static void test_rx_stream(void **state)
 {
@@ -409,6 +485,7 @@ int main(void)
 		cmocka_unit_test(test_bad_strings),
 		cmocka_unit_test(test_u32s),
 		cmocka_unit_test(test_all),
+		cmocka_unit_test(test_keyed),
 		cmocka_unit_test(test_rx_stream),
 		cmocka_unit_test(test_rx_bad_header),
 		cmocka_unit_test(test_tokens),
