@@ -19,8 +19,10 @@
  * g + 1 + i (ring, a halo) or to a hashed rank (random).
  *
  * Every received map is checked (its length and header; with --check its
- * every byte), and every peer's map must arrive.  --dupkey makes host 1
- * put a key of host 0 too: the daemon must fail the checkpoint.  Prints
+ * every byte), and every peer's map must arrive.  Faults the daemon must
+ * refuse: --dupkey (host 1 also puts a key of host 0: the checkpoint
+ * fails), --fault early-get (host 0 GETs before its PUTK), --fault
+ * bad-recs (host 0's PUTK counts one record more than it holds).  Prints
  * one line of key=value results; exit 0 only if the checkpoint succeeded
  * and every check passed.
  */
@@ -53,6 +55,7 @@ struct opts {
 	uint32_t n, r, q, m;
 	int daemon_pid;
 	bool check, dupkey;
+	const char *fault;
 	double timeout_s;
 };
 
@@ -264,6 +267,15 @@ static void put(struct host *h)
 			src[0].rank = first - 1;
 		if (isn_recs_encode(&w, src, maps ? nr : 0))
 			fail("host %u: cannot encode its records", h->idx);
+		if (maps && !h->idx && o.fault &&
+		    !strcmp(o.fault, "early-get")) {
+			struct isn_m_get g = { .seq = h->seq };
+
+			g.keys = (struct isn_u32s){ .n = 1, .v = &first };
+			send_msg(h, ISN_MSG_GET, &g);
+		}
+		if (maps && !h->idx && o.fault && !strcmp(o.fault, "bad-recs"))
+			w.p[0]++; /* n, little-endian */
 		p.recs = (struct isn_bytes){ (uint32_t)w.len, w.p };
 		send_msg(h, ISN_MSG_PUTK, &p);
 		isn_wbuf_free(&w);
@@ -517,7 +529,8 @@ static void usage(void)
 	      "[-q QPS] [-m MRS]\n"
 	      "       [--peers ring|random] [--mode all|sparse] "
 	      "[--daemon-pid PID]\n"
-	      "       [--job NAME] [--check] [--timeout S] [--dupkey]\n",
+	      "       [--job NAME] [--check] [--timeout S] [--dupkey]\n"
+	      "       [--fault early-get|bad-recs]\n",
 	      stderr);
 	exit(2);
 }
@@ -536,6 +549,7 @@ static void parse(int argc, char **argv)
 		{ "job", required_argument, 0, 'j' },
 		{ "check", no_argument, 0, 'C' },
 		{ "dupkey", no_argument, 0, 'K' },
+		{ "fault", required_argument, 0, 'F' },
 		{ "timeout", required_argument, 0, 't' },
 		{ 0 },
 	};
@@ -575,6 +589,9 @@ static void parse(int argc, char **argv)
 			break;
 		case 'K':
 			o.dupkey = true;
+			break;
+		case 'F':
+			o.fault = optarg;
 			break;
 		case 't':
 			o.timeout_s = atof(optarg);
