@@ -14,11 +14,17 @@ DOC=${2:?}
 STATE=$BUILD/lab-downtime
 # the jobs (2 x 256 MiB), the stage on tmpfs and CRIU's buffers
 export IBSNAP_LAB_MEM=${IBSNAP_LAB_MEM:-4096}
-rm -rf "$STATE" && mkdir -p "$STATE"
 t0=$SECONDS
-# the host's side of the calibration (the guest's runs after the restarts)
-tests/lab/downtime.sh calib "$BUILD" "$STATE" >/dev/null
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+# IBSNAP_DT_RENDER=1: only the table again, from the last run's STATE
+if [[ ${IBSNAP_DT_RENDER:-0} != 1 ]]; then
+	rm -rf "$STATE" && mkdir -p "$STATE"
+	# the host's side of the calibration (the guest's runs after the
+	# restarts)
+	tests/lab/downtime.sh calib "$BUILD" "$STATE" >/dev/null
+fi
 for b in "bench 1" "bench-restore 2"; do
+	[[ ${IBSNAP_DT_RENDER:-0} = 1 ]] && break
 	set -- $b
 	echo "== bench-downtime: boot $2 ($1)"
 	tests/lab/guest.sh run --rw "$STATE" --timeout 5400 -- \
@@ -38,10 +44,12 @@ failed=$(cat "$STATE"/boot*.log | grep -c '^FAIL ' || true)
 table() {
 	echo "| backend | MiB per rank | case | downtime, ms | total, ms | pre-dump, ms (job runs) | dump, ms | copy to DIR, ms (job runs) | image in DIR, MiB |"
 	echo "|---|---|---|---|---|---|---|---|---|"
+	# rows: backend MiB case downtime total predump dump flush image ("-": none)
 	awk '{
 		name = $3 == "a" ? "(a) to disk" : $3 == "b" ? "(b) staged" : "(c) pre-dump + staged"
-		printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, name,
-			$4, $5, $6 == "" || $3 != "c" ? "–" : $6, $7, $3 == "a" ? "–" : $8, $9
+		printf "| %s | %s | %s | %.0f | %.0f | %s | %.0f | %s | %s |\n", $1, $2, name,
+			$4, $5, $6 == "-" ? "–" : sprintf("%.0f", $6), $7,
+			$3 == "a" ? "–" : $8, $9
 	}' "$rows"
 	echo
 	echo "Downtime ratios in this run, (c) / (a) and (b) / (a):"
@@ -63,8 +71,9 @@ block=$(
 	echo "Written by \`make bench-downtime\` on $(date -u '+%Y-%m-%d %H:%M UTC'), commit" \
 		"${IBSNAP_BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null)}, in $secs s (two boots); its checks:" \
 		"$passed passed, $failed failed."
-	echo "QEMU TCG guest (2 vCPUs, $IBSNAP_LAB_MEM MiB), kernel $(sed -n 's/^.*kernel \([^ ]*\).*$/\1/p' "$STATE/boot1.log" | head -1)"
-	echo "CRIU $(criu --version | sed -n 's/^Version: //p'); each rank rewrites ${IBSNAP_DT_RATE:-2} MiB/s;"
+	echo "QEMU TCG guest (2 vCPUs, $IBSNAP_LAB_MEM MiB), kernel $(sed -n 's/^calib lab (\(.*\)) cp256.*/\1/p' "$STATE/downtime/calib" 2>/dev/null | head -1);"
+	echo "host load average before and after: $LOAD0; $(cut -d' ' -f1-3 /proc/loadavg)."
+	echo "CRIU $(criu --version | sed -n 's/^Version: //p'); each rank rewrites at most ${IBSNAP_DT_RATE:-2} MiB/s;"
 	echo "DIR is the guest's 9p disk, FAST its tmpfs. One job per backend and size,"
 	echo "checkpointed (a), (b), (c) in turn, ~1 s of steps apart."
 	echo

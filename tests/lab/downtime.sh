@@ -127,11 +127,13 @@ checkpoint() {
 		"$dir/rank0.log" || return 1
 	[[ $m = a ]] || fl=$((($(date +%s%N) - t0) / 1000000))
 	logs_dumped "$dir" "$k"
+	# one word per field ("-": none), so that the columns stay in place
 	echo "$(cat "$dir/params") $m $(num '^downtime \([0-9.]*\) ms$' "$out")" \
 		"$(num '.*(\([0-9.]*\) ms)$' "$out")" \
 		"$(num '^  predump *\([0-9.]*\) ms.*' "$out")" \
 		"$(num '^  dump *\([0-9.]*\) ms$' "$out")" "$fl" \
-		"$(du -smL "$dir/img/$HOST" | cut -f1)" >>"$D/rows"
+		"$(du -smL "$dir/img/$HOST" | cut -f1)" |
+		awk '{ $0 = $0; gsub(/  +/, " - "); print }' >>"$D/rows"
 }
 
 # logs_dumped DIR K: keep the ranks' log files as checkpoint K dumped them.
@@ -278,7 +280,7 @@ calib)
 	cp_ms=$(best cp "$cal/src" "$cal/dst")
 	sha_ms=$(best eval "head -c $((64 << 20)) $cal/src | sha256sum")
 	rm -rf "$cal"
-	echo "calib $(uname -n) cp256 ${cp_ms} ms sha64 ${sha_ms} ms" |
+	echo "calib $(uname -n) ($(uname -r)) cp256 ${cp_ms} ms sha64 ${sha_ms} ms" |
 		tee -a "$D/calib"
 	ok "calibration: cp of 256 MiB on tmpfs ${cp_ms} ms, sha256 of 64 MiB ${sha_ms} ms" 0
 	;;
