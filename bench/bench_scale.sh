@@ -7,9 +7,11 @@
 # connections of 128 ranks (sparse exchange; ring and random peers), the
 # shim's own exchange today (one connection per rank, PUT/ALL) and host
 # connections with ALL, up to where they stay bounded; QPs and MRs swept at
-# 8,192 ranks.  REPS runs of each (median; min-max).  Writes the block
-# between the bench-scale markers of DOC (docs/perf.md), the data under
-# docs/perf/ and the plots under docs/img/ (gnuplot).
+# 8,192 ranks.  REPS runs of each (median; min-max).  Then the exchange
+# through ibsnapd vs PMIx with a few processes under mpirun
+# (bench_pmix.sh).  Writes the block between the bench-scale markers of
+# DOC (docs/perf.md), the data under docs/perf/ and the plots under
+# docs/img/ (gnuplot).
 #   bench/bench_scale.sh BUILD_DIR DOC.md
 # IBSNAP_BENCH_SCALE_REPS (5); IBSNAP_BENCH_SCALE_QUICK=1: fewer configs.
 set -euo pipefail
@@ -109,6 +111,9 @@ done
 for m in 1 8 64 256; do
 	config "mrs" -n $sweep_n -r 128 -q 64 -m $m --mode sparse --peers random --job m$m
 done
+# the same exchange through PMIx, a few processes under mpirun
+bench/bench_pmix.sh "$build" >"$tmp/pmix.md" 2>&1 ||
+	echo "bench/bench_pmix.sh failed" >>"$tmp/pmix.md"
 took=$((SECONDS - t0))
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -233,6 +238,7 @@ END
 Data: \`docs/perf/scale.tsv\` (one line per row above).
 
 END
+	cat "$tmp/pmix.md"
 	model
 	cat <<END
 
