@@ -4,10 +4,11 @@
 # not cover (kill.sh: a rank dies; daemon.sh: ibsnapd killed; cycle.sh:
 # criu fails; stage.sh: the flusher killed), with the stand-in criu:
 #  - a host agent (one of a job's two ibsnap run) killed during the dump:
-#    the checkpoint fails naming it, no image and no temporary directory is
-#    left, the other tree rolls back and goes on (the killed agent's own
-#    tree dies with it, as a job's processes do when their launcher is
-#    killed), and the next checkpoint works;
+#    the checkpoint fails naming it, no image restart would take is left,
+#    the other tree rolls back and goes on, and the next checkpoint works;
+#    the killed agent's own tree outlives it (its init's parent-death
+#    signal is off around a dump, so CRIU can dump it), detached, as
+#    processes outlive a launcher killed with SIGKILL: the test ends it;
 #  - ibsnapd stopped (SIGSTOP) during the dump and continued: a stall
 #    delays the checkpoint, which then completes; the job goes on;
 #  - restart from a damaged or mismatched image is refused with a clear
@@ -42,6 +43,7 @@ touch "$T/hold"
 ck=$!
 wait_for 300 dumping
 ok "the dump is under way" $? "$T/ck1"
+A_INIT=$(pgrep -P "$A_PID" | head -1)
 kill -9 "$A_PID"
 rm -f "$T/hold"
 wait $ck
@@ -58,6 +60,8 @@ ok "... the other tree rolled back and runs on with its $N processes" $? \
 "$IBSNAP" checkpoint --job fa --dir "$IMG" >"$T/ck2" 2>&1 &&
 	[[ $(ls "$IMG/$HOST" | grep -vc dump-failed) -eq 1 ]]
 ok "... and the next checkpoint works" $? "$T/ck2"
+[[ -n $A_INIT ]] && kill -0 "$A_INIT" && kill -9 "$A_INIT"
+ok "... the killed agent's tree outlived it (detached); ended here" $?
 
 # --- ibsnapd stopped during the dump, then continued
 touch "$T/hold"
