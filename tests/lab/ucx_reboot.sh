@@ -11,9 +11,10 @@
 # Jobs: "mpi", the 4-rank tests/shim/mpi_ring under mpirun (pml ucx over
 # rc_verbs, btl self): mpirun's session directory in /tmp (hwloc's segment
 # every rank maps, its FIFOs) is gone after the reboot, and ibsnap carries
-# it (cli/tmpfs.c); "rc", a ucx_perftest tag_lat pair over rc_verbs.
+# it (cli/tmpfs.c); "rc" and "ud", a ucx_perftest tag_lat pair over
+# rc_verbs, over ud_verbs.
 # WHAT (or IBSNAP_LAB_UCX_JOBS): a comma list, default "mpi" (the lab tier's
-# time budget; "mpi,rc" for both).  STATE_DIR must outlive the guest.
+# time budget; e.g. "mpi,rc,ud" for all).  STATE_DIR must outlive the guest.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
@@ -91,12 +92,13 @@ dump_mpi() {
 	echo "     dumped at iteration $(cat "$dir/progress") of $MPI_N"
 }
 
-dump_rc() {
-	local dir=$D/rc job=ucxr-rc spid cpid port=18790
+dump_pair() { # NAME TL TLS
+	local name=$1 tl=$2 dir=$D/$1 job=ucxr-$1 spid cpid port=18791
+	[[ $name = rc ]] || port=18792
 	rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || return
 	echo $RC_N >"$dir/iters"
 	# UCX prints the endpoint's transports at info level
-	export UCX_TLS=rc_verbs,ud_verbs,self UCX_LOG_LEVEL=info
+	export UCX_TLS=$3 UCX_LOG_LEVEL=info
 	timeout -k 5 "$T" "$IBSNAP" run --job "$job" -- ucx_perftest \
 		-t tag_lat -n $RC_N -p $port </dev/null >"$dir/srv.log" 2>&1 &
 	spid=$!
@@ -105,15 +107,15 @@ dump_rc() {
 		-t tag_lat -n $RC_N -p $port </dev/null >"$dir/cli.log" 2>&1 &
 	cpid=$!
 	unset UCX_TLS UCX_LOG_LEVEL
-	ok "rc: ucx_perftest pair registered, endpoint over rc_verbs" \
-		"$(rc wait_for 90 grep -q "ep_cfg\[0\]: .*(rc_verbs/rxe0:1)" \
+	ok "$name: ucx_perftest pair registered, endpoint over $tl" \
+		"$(rc wait_for 90 grep -q "ep_cfg\[0\]: .*($tl/rxe0:1)" \
 			"$dir/cli.log")" "$dir/srv.log" "$dir/cli.log" || {
 		kill $spid $cpid
 		wait $spid $cpid
 		return
 	}
 	sleep 2
-	dumped rc "$job" $spid $cpid
+	dumped "$name" "$job" $spid $cpid
 }
 
 # restore NAME: ibsnap restart of the job dumped in the previous boot
@@ -135,7 +137,8 @@ case $stage in
 dump)
 	mkdir -p "$D"
 	[[ $WHAT != *,mpi,* ]] || dump_mpi
-	[[ $WHAT != *,rc,* ]] || dump_rc
+	[[ $WHAT != *,rc,* ]] || dump_pair rc rc_verbs rc_verbs,ud_verbs,self
+	[[ $WHAT != *,ud,* ]] || dump_pair ud ud_verbs ud_verbs,self
 	;;
 restore)
 	if [[ $WHAT == *,mpi,* ]] && restore mpi; then
@@ -145,11 +148,14 @@ restore)
 				"$D/mpi/mpi.log")" "$D/mpi/mpi.log"
 		grep -h "^mpi_ring: .*iterations" "$D/mpi/mpi.log" | sed 's/^/     /'
 	fi
-	if [[ $WHAT == *,rc,* ]] && restore rc; then
-		n=$(cat "$D/rc/iters")
-		ok "rc: the client's full count, $n iterations" \
-			"$(rc grep -q "^Final: *$n " "$D/rc/cli.log")" "$D/rc/cli.log"
-	fi
+	for p in rc ud; do
+		if [[ $WHAT == *,$p,* ]] && restore $p; then
+			n=$(cat "$D/$p/iters")
+			ok "$p: the client's full count, $n iterations" \
+				"$(rc grep -q "^Final: *$n " "$D/$p/cli.log")" \
+				"$D/$p/cli.log"
+		fi
+	done
 	;;
 *) echo "ucx_reboot.sh: unknown stage $stage" >&2 && exit 2 ;;
 esac
