@@ -268,7 +268,7 @@ $(BUILD)/tests/unit/test_coord_%: tests/unit/test_coord_%.c \
 	$(CC) $(CFLAGS) -Itests -Icoord $(filter %.c %.o,$^) -o $@ $(LDFLAGS) -lcmocka
 
 # the CLI's record of a tree's files on tmpfs (cli/tmpfs.c)
-$(BUILD)/tests/unit/test_tmpfs: tests/unit/test_tmpfs.c cli/tmpfs.c cli/cli.h \
+$(BUILD)/tests/unit/test_tmpfs: tests/unit/test_tmpfs.c cli/tmpfs.c cli/proctree.c cli/cli.h \
 		$(patsubst %.c,$(BUILD)/obj/%.o,$(COORD_WIRE_SRCS))
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -Icoord -Icli $(filter %.c %.o,$^) -o $@ $(LDFLAGS) -lcmocka

@@ -166,4 +166,10 @@ int isn_tmpfs_record(pid_t init_pid, const char *dir);
  * first -errno (each failure printed). */
 int isn_tmpfs_restore(const char *treedir);
 
+/* ---- a process tree (proctree.c) ---- */
+
+/* @root and its descendants (every thread's children, recursively), at
+ * most @max of them into @pids; how many. */
+int isn_proc_tree(pid_t root, pid_t *pids, int max);
+
 #endif /* IBSNAP_CLI_H */

@@ -33,14 +33,15 @@
 
 #define TCP_CONNS "tcp.conns"
 #define MAX_INOS 4096
+#define MAX_PIDS 4096
 
 /* ---- the dump: the tree's established connections ---- */
 
-static int add_tree_inos(pid_t pid, unsigned long *inos, int n, int depth)
+/* The socket inodes @pid has open, added to @inos (n so far). */
+static int add_sock_inos(pid_t pid, unsigned long *inos, int n)
 {
-	char path[64], link[64], buf[4096], *p, *end;
+	char path[64], link[64];
 	struct dirent *e;
-	FILE *f;
 	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
@@ -56,32 +57,6 @@ static int add_tree_inos(pid_t pid, unsigned long *inos, int n, int depth)
 		link[len] = '\0';
 		if (!strncmp(link, "socket:[", 8))
 			inos[n++] = strtoul(link + 8, NULL, 10);
-	}
-	if (d)
-		closedir(d);
-	if (depth > 64)
-		return n;
-	/* children of every thread */
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	while (d && (e = readdir(d))) {
-		char cp[sizeof(path) + 256 + 16];
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(cp, sizeof(cp), "%s/%s/children", path, e->d_name);
-		f = fopen(cp, "r");
-		if (!f)
-			continue;
-		if (fgets(buf, sizeof(buf), f))
-			for (p = buf;; p = end) {
-				long c = strtol(p, &end, 10);
-
-				if (end == p)
-					break;
-				n = add_tree_inos((pid_t)c, inos, n, depth + 1);
-			}
-		fclose(f);
 	}
 	if (d)
 		closedir(d);
@@ -147,13 +122,20 @@ static void record_table(FILE *out, pid_t pid, int family,
 int isn_tcp_record(pid_t init_pid, const char *dir)
 {
 	unsigned long *inos = malloc(MAX_INOS * sizeof(*inos));
+	pid_t *pids = malloc(MAX_PIDS * sizeof(*pids));
 	char path[PATH_MAX];
+	int n = 0, np, i;
 	FILE *out;
-	int n;
 
-	if (!inos)
+	if (!inos || !pids) {
+		free(inos);
+		free(pids);
 		return -ENOMEM;
-	n = add_tree_inos(init_pid, inos, 0, 0);
+	}
+	np = isn_proc_tree(init_pid, pids, MAX_PIDS);
+	for (i = 0; i < np; i++)
+		n = add_sock_inos(pids[i], inos, n);
+	free(pids);
 	snprintf(path, sizeof(path), "%s/%s", dir, TCP_CONNS);
 	out = fopen(path, "w");
 	if (!out) {

@@ -46,45 +46,6 @@ struct tmpfs_rec {
 	int n;
 };
 
-/* The tree below @pid (itself included), by every thread's children. */
-static int tree_pids(pid_t pid, pid_t *pids, int n, int depth)
-{
-	char path[64], buf[4096], *p, *end;
-	struct dirent *e;
-	FILE *f;
-	DIR *d;
-
-	if (n >= MAX_PIDS)
-		return n;
-	pids[n++] = pid;
-	if (depth > 64)
-		return n;
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	while (d && (e = readdir(d))) {
-		char cp[sizeof(path) + 256 + 16];
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(cp, sizeof(cp), "%s/%s/children", path, e->d_name);
-		f = fopen(cp, "r");
-		if (!f)
-			continue;
-		if (fgets(buf, sizeof(buf), f))
-			for (p = buf;; p = end) {
-				long c = strtol(p, &end, 10);
-
-				if (end == p)
-					break;
-				n = tree_pids((pid_t)c, pids, n, depth + 1);
-			}
-		fclose(f);
-	}
-	if (d)
-		closedir(d);
-	return n;
-}
-
 static bool on_tmpfs(const char *path)
 {
 	struct statfs sf;
@@ -280,7 +241,7 @@ int isn_tmpfs_record(pid_t init_pid, const char *dir)
 	int i, n, ret = 0;
 	FILE *out;
 
-	n = tree_pids(init_pid, pids, 0, 0);
+	n = isn_proc_tree(init_pid, pids, MAX_PIDS);
 	for (i = 0; i < n; i++)
 		add_proc(&r, pids[i]);
 	if (!r.n)
