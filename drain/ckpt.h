@@ -117,8 +117,12 @@ void isn_cred_fd_del(int fd);
 int isn_cred_start(bool restored);
 void isn_cred_stop(void);
 
-/* drain/pending.c: release what the holds queued, in order */
+/* drain/pending.c: release what the holds queued, in order; sends that a
+ * timed-out drain's marker keeps out of a full send queue are released by
+ * isn_pending_kick() once the marker has completed */
 int isn_pending_flush(void);
+void isn_pending_kick(void);
+bool isn_pending_waits(void);
 void isn_pending_free(void);
 
 /* the time now, ns */

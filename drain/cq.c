@@ -127,7 +127,7 @@ bool isn_ckpt_own_wc(struct isn_cq *cq, const struct ibv_wc *wc)
 		/* a checkpoint that ended with markers out polls slowly
 		 * until the last one is in */
 		if (atomic_fetch_sub(&isn_ckst.markers_out, 1) == 1 &&
-		    isn_ckst.stage == ISN_CK_RUNNING)
+		    isn_ckst.stage == ISN_CK_RUNNING && !isn_pending_waits())
 			atomic_fetch_and(&isn_slow,
 					 ~(uint32_t)ISN_SLOW_CKPT_POLL);
 		return true;
@@ -214,6 +214,8 @@ int isn_ckpt_poll(struct isn_cq *cq, int n, struct ibv_wc *wc)
 		got += r;
 	}
 	pthread_mutex_unlock(&cq->lock);
+	/* sends an old marker kept out of a full queue, once it is in */
+	isn_pending_kick();
 	if (!got && (isn_slow_get() & ISN_SLOW_CKPT_POLL))
 		sched_yield(); /* see ckpt_poll_idle */
 	return got;
@@ -330,6 +332,7 @@ void isn_ckpt_end_poll(struct isn_cq *cq)
 	}
 	cq->ex_locked = false;
 	pthread_mutex_unlock(&cq->lock);
+	isn_pending_kick();
 }
 
 /* RELEASE: what the CQs hold was saved at the start of the phase. */

@@ -5,6 +5,12 @@
  * whole process and the post returns success.  RESUME posts them in order,
  * before any later post: the holds stay set while the queue is flushed, and
  * a poster that finds a hold waits for this lock.
+ *
+ * A drain that timed out leaves its marker on the send queue.  A queued
+ * send that then finds the queue full (ENOMEM; ibv_rc_pingpong's queue has
+ * one entry) is not lost: it and every send after it stay queued, and so
+ * does the send hold, until the marker's completion (isn_pending_kick(),
+ * from the poll that takes it); receives are released at once.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -27,6 +33,7 @@ struct pend {
 
 static pthread_mutex_t pend_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pend *pend_head, **pend_tail = &pend_head;
+static _Atomic bool pend_deferred; /* sends wait for a marker */
 
 static size_t sges_len(const struct ibv_sge *sg, int n)
 {
@@ -162,15 +169,33 @@ static int pend_post(struct pend *p)
 	}
 }
 
+/* A send the queue has no room for while an old marker is still in it. */
+static bool marker_in_way(const struct pend *p, int ret)
+{
+	const struct isn_qp *qp = p->obj;
+
+	return p->kind == PEND_SEND && ret == ENOMEM && qp->ck &&
+	       atomic_load(&qp->ck->markers_pending);
+}
+
 int isn_pending_flush(void)
 {
-	struct pend *p;
+	struct pend *p, *keep = NULL, **keep_tail = &keep;
+	bool wait = false;
 	int ret, err = 0;
 
 	pthread_mutex_lock(&pend_lock);
 	while ((p = pend_head)) {
 		pend_head = p->next;
-		ret = pend_post(p);
+		p->next = NULL;
+		ret = wait && p->kind == PEND_SEND ? ENOMEM : pend_post(p);
+		if (ret && (wait || marker_in_way(p, ret)) &&
+		    p->kind == PEND_SEND) {
+			wait = true;
+			*keep_tail = p;
+			keep_tail = &p->next;
+			continue;
+		}
 		if (ret && !err) {
 			isn_log("resume: a queued post failed: %s",
 				strerror(ret));
@@ -178,11 +203,40 @@ int isn_pending_flush(void)
 		}
 		free(p);
 	}
-	pend_tail = &pend_head;
+	pend_head = keep;
+	pend_tail = keep ? keep_tail : &pend_head;
+	atomic_store(&pend_deferred, wait);
 	atomic_fetch_and(&isn_slow,
-			 ~(uint32_t)(ISN_SLOW_HOLD_SEND | ISN_SLOW_HOLD_RECV));
+			 ~(uint32_t)(ISN_SLOW_HOLD_RECV |
+				     (wait ? 0 : ISN_SLOW_HOLD_SEND)));
 	pthread_mutex_unlock(&pend_lock);
 	return err;
+}
+
+bool isn_pending_waits(void)
+{
+	return atomic_load_explicit(&pend_deferred, memory_order_relaxed);
+}
+
+/*
+ * From a poll on the checkpoint's path, which the waiting sends keep on:
+ * try them again once no marker is in their way.  Not while a checkpoint
+ * holds the objects (its resume flushes), nor from a thread in the control
+ * path; a poll that cannot try leaves it to the next.
+ */
+void isn_pending_kick(void)
+{
+	if (isn_likely(!isn_pending_waits()))
+		return;
+	if (!isn_ctl_tryblock())
+		return;
+	if (isn_ckst.stage == ISN_CK_RUNNING) {
+		isn_pending_flush();
+		if (!isn_pending_waits() && !atomic_load(&isn_ckst.markers_out))
+			atomic_fetch_and(&isn_slow,
+					 ~(uint32_t)ISN_SLOW_CKPT_POLL);
+	}
+	isn_ctl_unblock();
 }
 
 void isn_pending_free(void)

@@ -41,6 +41,15 @@ void isn_ctl_block(void)
 	ctl_depth += 1 << 20; /* the checkpoint's own calls pass */
 }
 
+/* isn_ctl_block() if no one holds the lock; whether it did. */
+bool isn_ctl_tryblock(void)
+{
+	if (pthread_rwlock_trywrlock(&ctl_lock))
+		return false;
+	ctl_depth += 1 << 20;
+	return true;
+}
+
 void isn_ctl_unblock(void)
 {
 	ctl_depth -= 1 << 20;

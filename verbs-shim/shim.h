@@ -357,6 +357,7 @@ void isn_obj_del(struct isn_list *e);
 int isn_ctl_enter(void);
 void isn_ctl_leave(int *unused);
 void isn_ctl_block(void);
+bool isn_ctl_tryblock(void);
 void isn_ctl_unblock(void);
 #define ISN_CTL()                                                          \
 	int isn_ctl_tok_ __attribute__((cleanup(isn_ctl_leave), unused)) = \

@@ -9,10 +9,10 @@
 # checkpoints come back to back; the pair must still finish every
 # iteration and exit 0.
 #   tests/soak/drain_timeout.sh BUILD_DIR
-# Not in make test: it also runs into an open bug (docs/reliability.md):
-# after a timed-out drain the marker still holds ibv_rc_pingpong's one-WR
-# send queue and the post queued during the checkpoint fails at resume
-# ("resume: a queued post failed: Cannot allocate memory"); the pair hangs.
+# Not in make test: it runs into an open bug (docs/reliability.md): the
+# pair now does every iteration (the send queued during a checkpoint waits
+# for the old marker that fills the one-WR send queue), but
+# ibv_rc_pingpong ends with "Couldn't deallocate PD".
 set -u
 . "$(dirname "$0")/../shim/lib.sh"
 
