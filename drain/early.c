@@ -234,6 +234,37 @@ bool isn_early_take(struct isn_qp *qp, struct isn_srq *srq,
 	return true;
 }
 
+/* @qp's receive queue or @srq is destroyed: its shim buffers (their MR
+ * would keep the PD busy) and its kept messages go. */
+void isn_early_forget(struct isn_qp *qp, struct isn_srq *srq)
+{
+	struct isn_early **slot = early_slot(qp, srq), *e, **pp;
+	struct early_msg *m;
+
+	if (!slot || !*slot)
+		return;
+	pthread_mutex_lock(&early_lock);
+	e = *slot;
+	*slot = NULL;
+	for (pp = &early_all; *pp; pp = &(*pp)->next)
+		if (*pp == e) {
+			*pp = e->next;
+			break;
+		}
+	pthread_mutex_unlock(&early_lock);
+	if (e->mr)
+		isn_g.ops.dereg_mr(e->mr);
+	free(e->buf);
+	while ((m = e->head)) {
+		e->head = m->next;
+		free(m);
+		if (atomic_fetch_sub(&early_msgs, 1) == 1)
+			atomic_fetch_and(&isn_slow,
+					 ~(uint32_t)ISN_SLOW_RECV_EARLY);
+	}
+	free(e);
+}
+
 /* RELEASE, the QPs and SRQs gone: the shim buffers go, kept messages stay. */
 void isn_early_release(void)
 {

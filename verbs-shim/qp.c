@@ -260,6 +260,7 @@ ISN_EXPORT int ibv_destroy_qp(struct ibv_qp *ibqp)
 	ret = isn_qp_destroy_real(qp);
 	if (ret)
 		return ret;
+	isn_early_forget(qp, NULL);
 	isn_obj_del(&qp->entry);
 	isn_ev_barrier();
 	isn_reg_del(&qp->reg);

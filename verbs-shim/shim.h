@@ -462,6 +462,9 @@ void isn_cq_init(struct isn_cq *cq, struct ibv_context *context,
 uint32_t isn_cq_saved_count(const struct isn_cq *cq);
 /* Free a CQ's saved completions (drain/cq.c). */
 void isn_cq_saved_free(struct isn_cq *cq);
+/* A destroyed receive queue's shim buffers and kept messages go
+ * (drain/early.c). */
+void isn_early_forget(struct isn_qp *qp, struct isn_srq *srq);
 static inline bool isn_wc_any_recv(const struct ibv_wc *wc, int n)
 {
 	int i;

@@ -104,6 +104,7 @@ ISN_EXPORT int ibv_destroy_srq(struct ibv_srq *ibsrq)
 	ret = srq->real ? isn_g.ops.destroy_srq(srq->real) : 0;
 	if (ret)
 		return ret;
+	isn_early_forget(NULL, srq);
 	isn_obj_del(&srq->entry);
 	isn_ev_barrier();
 	isn_reg_del(&srq->reg);
