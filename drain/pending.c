@@ -188,9 +188,9 @@ int isn_pending_flush(void)
 	while ((p = pend_head)) {
 		pend_head = p->next;
 		p->next = NULL;
-		ret = wait && p->kind == PEND_SEND ? ENOMEM : pend_post(p);
-		if (ret && (wait || marker_in_way(p, ret)) &&
-		    p->kind == PEND_SEND) {
+		/* a send behind one that waits waits too, unposted */
+		ret = wait && p->kind == PEND_SEND ? 0 : pend_post(p);
+		if ((wait && p->kind == PEND_SEND) || marker_in_way(p, ret)) {
 			wait = true;
 			*keep_tail = p;
 			keep_tail = &p->next;
