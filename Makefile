@@ -327,12 +327,12 @@ FUZZ_BINS := $(BUILD)/fuzz/fuzz_proto $(BUILD)/fuzz/fuzz_image
 
 build: $(FUZZ_BINS)
 
-$(BUILD)/fuzz/fuzz_proto: tests/fuzz/fuzz_proto.c coord/proto.c \
+$(BUILD)/fuzz/fuzz_proto: tests/fuzz/fuzz_proto.c tests/fuzz/check.h coord/proto.c \
 		coord/proto_msg.c $(wildcard coord/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@
 
-$(BUILD)/fuzz/fuzz_image: tests/fuzz/fuzz_image.c \
+$(BUILD)/fuzz/fuzz_image: tests/fuzz/fuzz_image.c tests/fuzz/check.h \
 		$(filter-out cli/main.c,$(CLI_SRCS)) cli/cli.h $(wildcard coord/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -pthread $(filter %.c,$^) -o $@ -lev -ldl

@@ -24,15 +24,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-
-#define CHECK(c)                                                             \
-	do {                                                                 \
-		if (!(c)) {                                                  \
-			fprintf(stderr, "%s:%d: check failed: %s\n",         \
-				__FILE__, __LINE__, #c);                     \
-			abort();                                             \
-		}                                                            \
-	} while (0)
+#include "check.h"
 
 #define TREE "00000000000000a1"
 

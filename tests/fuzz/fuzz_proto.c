@@ -22,15 +22,7 @@
 #include <unistd.h>
 
 #include "proto.h"
-
-#define CHECK(c)                                                             \
-	do {                                                                 \
-		if (!(c)) {                                                  \
-			fprintf(stderr, "%s:%d: check failed: %s\n",         \
-				__FILE__, __LINE__, #c);                     \
-			abort();                                             \
-		}                                                            \
-	} while (0)
+#include "check.h"
 
 union any_msg {
 	struct isn_m_error error;
