@@ -169,6 +169,34 @@ static int ck_rebuild(struct isn_exchange *x, int new_incarnation)
 	return ret;
 }
 
+/*
+ * The ID maps' retired copies (virt-ids/vid_map.h) are freed here, at the
+ * end of a rebuilt checkpoint: no reader can still be walking one.  The
+ * control path (create_ah, modify_qp, query_*, rdma_cm's calls, the CM
+ * thread's) waits on the control lock this checkpoint holds; senders have
+ * been held since QUIESCE and receivers since RELEASE (each translates
+ * inside its send gate or its reserved log slot, which the holds' settles
+ * waited out); pollers left their CQ gates at DRAIN and poll under the CQ
+ * lock since (saved completions, the early receives' too), so taking each
+ * CQ's lock once waits out any of them still translating.  The event
+ * threads translate nothing.  Copies retired later (a create or a query
+ * outside a checkpoint) wait for the next one.
+ */
+static void ck_reclaim(void)
+{
+	struct isn_vid_old *old = isn_vid_old_take();
+	struct isn_cq *cq;
+
+	if (!old)
+		return;
+	isn_for_each_obj(struct isn_cq, cq, ISN_OBJ_CQ)
+	{
+		pthread_mutex_lock(&cq->lock);
+		pthread_mutex_unlock(&cq->lock);
+	}
+	isn_vid_old_free(old);
+}
+
 static int ck_resume(void)
 {
 	struct isn_srq *srq;
@@ -182,6 +210,8 @@ static int ck_resume(void)
 	}
 	isn_for_each_obj(struct isn_srq, srq, ISN_OBJ_SRQ)
 		srq->xlate = isn_slow_get() & ISN_SLOW_XLATE;
+	if (isn_ckst.stage == ISN_CK_REBUILT)
+		ck_reclaim(); /* before the holds go */
 	isn_ckst.stage = ISN_CK_RUNNING;
 	isn_ckst.epoch++;
 	/* a marker still out keeps polls on the checkpoint's path */

@@ -15,6 +15,8 @@
  * the handler's wall time, the part in the exchange and the handler's CPU
  * time (us): ACK {phase, status, handler, exchange, cpu}; RELEASE then
  * skips the check of what is left open.
+ * At exit the process logs what the ID maps retired and what the
+ * checkpoints freed of it (tests/shim/ckpt.sh bounds what is kept).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -39,6 +41,7 @@ static uint32_t td_rank;
 static void *td_all_buf;
 static struct isn_blob *td_blobs;
 static bool td_times;
+static bool td_on; /* connected to a test coordinator */
 static uint64_t td_xchg_ns;
 
 static int td_io(void *buf, size_t len, bool out)
@@ -238,6 +241,19 @@ __attribute__((constructor)) static void td_init(void)
 			path);
 		return;
 	}
+	td_on = true;
 	if (pthread_create(&t, NULL, td_thread, NULL) == 0)
 		pthread_detach(t);
+}
+
+__attribute__((destructor)) static void td_fini(void)
+{
+	struct isn_vid_old_stats st;
+
+	if (!td_on)
+		return;
+	isn_vid_old_stats(&st);
+	isn_log("test: rank %u: ID-map copies retired and kept: %zu (%zu "
+		"bytes); freed by checkpoints: %zu (%zu bytes)",
+		td_rank, st.kept, st.kept_bytes, st.freed, st.freed_bytes);
 }

@@ -144,6 +144,7 @@ ISN_EXPORT int ibv_resolve_eth_l2_from_gid(struct ibv_context *context,
 					   struct ibv_ah_attr *attr,
 					   uint8_t eth_mac[6], uint16_t *vid)
 {
+	ISN_CTL(); /* it reads the ID maps */
 	int (*real_fn)(struct ibv_context *, struct ibv_ah_attr *, uint8_t *,
 		       uint16_t *) =
 		ISN_REAL(int (*)(struct ibv_context *, struct ibv_ah_attr *,

@@ -100,57 +100,64 @@ static inline void sq_leave(struct isn_qp *qp)
 	atomic_fetch_add_explicit(&qp->sq.done, 1, memory_order_release);
 }
 
-/* Post batch @b; -1 (nothing posted) if the queue is held, unless @force. */
+/*
+ * A batch counts itself into the send gate before it reads isn_slow's
+ * translation bit and translates its first WR, so that a checkpoint's
+ * settle also waits out its ID lookups (the maps' retired copies are freed
+ * at the end of a checkpoint: drain/driver.c) and no batch translated
+ * before a checkpoint is posted after it.  False if the queue is held
+ * (counted out again), unless @force.
+ */
+static bool send_batch_enter(struct isn_qp *qp, bool force)
+{
+	if (!force) /* force: the checkpoint's resume, the queue still held */
+		return sq_enter(qp);
+	atomic_fetch_add(&qp->sq.begun, 1);
+	return true;
+}
+
+/* Post batch @b (inside the gate) and count it out. */
 static int send_flush(struct isn_qp *qp, struct send_batch *b,
-		      struct ibv_send_wr **bad_wr, bool force)
+		      struct ibv_send_wr **bad_wr)
 {
 	struct ibv_send_wr *bad = NULL;
 	int ret;
 
-	if (!b->nwr)
-		return 0;
-	if (force) /* the checkpoint's resume, the queue still held */
-		atomic_fetch_add(&qp->sq.begun, 1);
-	else if (!sq_enter(qp)) {
-		b->nwr = b->nsge = 0;
-		return -1;
-	}
 	ret = qp->post_send(qp->real, b->wr, &bad);
 	sq_leave(qp);
 	if (ret)
 		*bad_wr = bad ? b->orig[bad - b->wr] : b->orig[0];
-	b->nwr = b->nsge = 0;
 	return ret;
 }
 
 int isn_post_send_list(struct isn_qp *qp, struct ibv_send_wr *wr,
 		       struct ibv_send_wr **bad_wr, bool force)
 {
-	bool ids = isn_slow_get() & ISN_SLOW_XLATE;
-	struct ibv_send_wr *first = wr;
 	struct send_batch b;
-	int ret;
+	int ret, nsge;
+	bool ids;
 
-	b.nwr = b.nsge = 0;
-	for (; wr; wr = wr->next) {
-		int nsge = ids && wr->num_sge > 0 ? wr->num_sge : 0;
-
-		if (nsge > BATCH_SGE) {
+	while (wr) {
+		if (!send_batch_enter(qp, force))
+			return isn_ckpt_post_send(qp, wr, bad_wr);
+		ids = isn_slow_get() & ISN_SLOW_XLATE;
+		b.nwr = b.nsge = 0;
+		for (; wr && b.nwr < BATCH_WR; wr = wr->next) {
+			nsge = ids && wr->num_sge > 0 ? wr->num_sge : 0;
+			if (b.nsge + nsge > BATCH_SGE)
+				break;
+			send_wr_to_real(qp, &b, wr, ids);
+		}
+		if (!b.nwr) { /* more SGEs than a batch holds */
+			sq_leave(qp);
 			*bad_wr = wr;
 			return EINVAL;
 		}
-		if (b.nwr == BATCH_WR || b.nsge + nsge > BATCH_SGE) {
-			ret = send_flush(qp, &b, bad_wr, force);
-			if (ret < 0)
-				return isn_ckpt_post_send(qp, first, bad_wr);
-			if (ret)
-				return ret;
-			first = wr;
-		}
-		send_wr_to_real(qp, &b, wr, ids);
+		ret = send_flush(qp, &b, bad_wr);
+		if (ret)
+			return ret;
 	}
-	ret = send_flush(qp, &b, bad_wr, force);
-	return ret < 0 ? isn_ckpt_post_send(qp, first, bad_wr) : ret;
+	return 0;
 }
 
 int isn_post_send_slow(struct isn_qp *qp, struct ibv_send_wr *wr,
@@ -181,8 +188,31 @@ struct recv_batch {
 	int nwr, nsge;
 };
 
+/* A batch's WRs are translated after their log slots are reserved and
+ * the hold checked: a checkpoint's settle of the log (isn_wq_settle) also
+ * waits out the ID lookups, as send_batch_enter() does for sends. */
+static void recv_batch_to_real(struct recv_batch *b)
+{
+	bool ids = isn_slow_get() & ISN_SLOW_XLATE;
+	struct ibv_recv_wr *out;
+	int i, n;
+
+	b->nsge = 0;
+	for (i = 0; i < b->nwr; i++) {
+		out = &b->wr[i];
+		*out = *b->orig[i];
+		out->next = i + 1 < b->nwr ? &b->wr[i + 1] : NULL;
+		n = b->orig[i]->num_sge > 0 ? b->orig[i]->num_sge : 0;
+		if (!ids)
+			continue; /* recv_batch_add() left room for the SGEs */
+		out->sg_list = &b->sge[b->nsge];
+		sges_to_real(out->sg_list, b->orig[i]->sg_list, n);
+		b->nsge += n;
+	}
+}
+
 /* Log and post @b to the QP's receive queue, or to the SRQ if @qp is NULL;
- * -1 if the queue is held (as send_flush). */
+ * -1 if the queue is held (nothing posted). */
 static int recv_flush(struct isn_qp *qp, struct isn_srq *srq,
 		      struct recv_batch *b, struct ibv_recv_wr **bad_wr,
 		      bool force)
@@ -201,6 +231,7 @@ static int recv_flush(struct isn_qp *qp, struct isn_srq *srq,
 		b->nwr = b->nsge = 0;
 		return -1;
 	}
+	recv_batch_to_real(b);
 	for (i = 0; i < b->nwr; i++)
 		isn_wq_log_recv(isn_wq_ent(wq, seq + i), wq, b->orig[i]);
 	if (qp)
@@ -216,25 +247,15 @@ static int recv_flush(struct isn_qp *qp, struct isn_srq *srq,
 	return ret;
 }
 
-static bool recv_batch_add(struct recv_batch *b, struct ibv_recv_wr *in,
-			   bool ids)
+/* Add @in to @b if there is room (its SGEs counted as if translated). */
+static bool recv_batch_add(struct recv_batch *b, struct ibv_recv_wr *in)
 {
-	struct ibv_recv_wr *out;
-	int n = ids && in->num_sge > 0 ? in->num_sge : 0;
+	int n = in->num_sge > 0 ? in->num_sge : 0;
 
-	if (b->nwr == BATCH_WR || b->nsge + n > BATCH_SGE)
+	if (b->nwr == BATCH_WR || (b->nwr && b->nsge + n > BATCH_SGE))
 		return false;
-	out = &b->wr[b->nwr];
-	*out = *in;
-	out->next = NULL;
-	if (ids) {
-		out->sg_list = &b->sge[b->nsge];
-		sges_to_real(out->sg_list, in->sg_list, n);
-		b->nsge += n;
-	}
-	if (b->nwr)
-		b->wr[b->nwr - 1].next = out;
 	b->orig[b->nwr++] = in;
+	b->nsge += n;
 	return true;
 }
 
@@ -242,7 +263,6 @@ int isn_post_recv_list(struct isn_qp *qp, struct isn_srq *srq,
 		       struct ibv_recv_wr *wr, struct ibv_recv_wr **bad_wr,
 		       bool force)
 {
-	bool ids = isn_slow_get() & ISN_SLOW_XLATE;
 	struct recv_batch b = { .nwr = 0 };
 	struct ibv_recv_wr *first;
 	int ret;
@@ -256,7 +276,7 @@ int isn_post_recv_list(struct isn_qp *qp, struct isn_srq *srq,
 			*bad_wr = wr;
 			return EINVAL;
 		}
-		if (recv_batch_add(&b, wr, ids))
+		if (recv_batch_add(&b, wr))
 			continue;
 		ret = recv_flush(qp, srq, &b, bad_wr, force);
 		if (ret < 0)
@@ -264,7 +284,7 @@ int isn_post_recv_list(struct isn_qp *qp, struct isn_srq *srq,
 		if (ret)
 			return ret;
 		first = wr;
-		recv_batch_add(&b, wr, ids);
+		recv_batch_add(&b, wr);
 	}
 	ret = recv_flush(qp, srq, &b, bad_wr, force);
 	return ret < 0 ? isn_ckpt_post_recv(qp, srq, first, bad_wr) : ret;

@@ -86,6 +86,8 @@ void isn_vid_fini(void)
 	isn_vid_gidmap_destroy(&vid.rgid_to_real);
 	isn_vid_gidmap_destroy(&vid.rgid_to_virt);
 	pthread_mutex_destroy(&vid.lock);
+	/* no reader is left: every retired copy goes too */
+	isn_vid_old_free(isn_vid_old_take());
 	vid.test = ISN_VID_TEST_OFF;
 }
 

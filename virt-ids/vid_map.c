@@ -6,6 +6,64 @@
 
 #define ISN_VID_MIN_SLOTS 16u
 
+/* every map's retired copies (see vid_map.h) */
+static struct {
+	pthread_mutex_t lock;
+	struct isn_vid_old *head;
+	size_t kept, kept_bytes, freed, freed_bytes;
+} retired = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void old_retire(struct isn_vid_old *o)
+{
+	if (!o)
+		return;
+	pthread_mutex_lock(&retired.lock);
+	o->next = retired.head;
+	retired.head = o;
+	retired.kept++;
+	retired.kept_bytes += o->bytes;
+	pthread_mutex_unlock(&retired.lock);
+}
+
+struct isn_vid_old *isn_vid_old_take(void)
+{
+	struct isn_vid_old *list;
+
+	pthread_mutex_lock(&retired.lock);
+	list = retired.head;
+	retired.head = NULL;
+	retired.kept = retired.kept_bytes = 0;
+	pthread_mutex_unlock(&retired.lock);
+	return list;
+}
+
+void isn_vid_old_free(struct isn_vid_old *list)
+{
+	struct isn_vid_old *next;
+	size_t n = 0, bytes = 0;
+
+	for (; list; list = next) {
+		next = list->next;
+		n++;
+		bytes += list->bytes;
+		free(list);
+	}
+	pthread_mutex_lock(&retired.lock);
+	retired.freed += n;
+	retired.freed_bytes += bytes;
+	pthread_mutex_unlock(&retired.lock);
+}
+
+void isn_vid_old_stats(struct isn_vid_old_stats *st)
+{
+	pthread_mutex_lock(&retired.lock);
+	st->kept = retired.kept;
+	st->kept_bytes = retired.kept_bytes;
+	st->freed = retired.freed;
+	st->freed_bytes = retired.freed_bytes;
+	pthread_mutex_unlock(&retired.lock);
+}
+
 void isn_vid_map_init(struct isn_vid_map *m)
 {
 	atomic_init(&m->slots, NULL);
@@ -13,14 +71,10 @@ void isn_vid_map_init(struct isn_vid_map *m)
 	m->count = 0;
 }
 
+/* No reader may be left (its retired copies stay on the retired list). */
 void isn_vid_map_destroy(struct isn_vid_map *m)
 {
-	struct isn_vid_slots *s = atomic_load(&m->slots), *next;
-
-	for (; s; s = next) {
-		next = s->retired;
-		free(s);
-	}
+	free(atomic_load(&m->slots));
 	atomic_store(&m->slots, NULL);
 	m->count = 0;
 	pthread_mutex_destroy(&m->lock);
@@ -28,15 +82,16 @@ void isn_vid_map_destroy(struct isn_vid_map *m)
 
 static struct isn_vid_slots *slots_alloc(uint32_t n)
 {
+	size_t bytes = sizeof(struct isn_vid_slots) + n * sizeof(uint64_t);
 	struct isn_vid_slots *s;
 	uint32_t i;
 
-	s = malloc(sizeof(*s) + n * sizeof(s->word[0]));
+	s = malloc(bytes);
 	if (!s)
 		return NULL;
+	s->old = (struct isn_vid_old){ NULL, bytes };
 	s->mask = n - 1;
 	s->used = 0;
-	s->retired = NULL;
 	for (i = 0; i < n; i++)
 		atomic_init(&s->word[i], ISN_VID_EMPTY);
 	return s;
@@ -88,8 +143,8 @@ static int map_rehash(struct isn_vid_map *m, uint32_t need)
 				      w, memory_order_relaxed);
 		s->used++;
 	}
-	s->retired = old;
 	atomic_store_explicit(&m->slots, s, memory_order_release);
+	old_retire(old ? &old->old : NULL);
 	return 0;
 }
 
@@ -168,12 +223,7 @@ void isn_vid_gidmap_init(struct isn_vid_gidmap *m)
 
 void isn_vid_gidmap_destroy(struct isn_vid_gidmap *m)
 {
-	struct isn_vid_gidtab *t = atomic_load(&m->tab), *next;
-
-	for (; t; t = next) {
-		next = t->retired;
-		free(t);
-	}
+	free(atomic_load(&m->tab));
 	atomic_store(&m->tab, NULL);
 	pthread_mutex_destroy(&m->lock);
 }
@@ -204,8 +254,8 @@ int isn_vid_gidmap_set(struct isn_vid_gidmap *m, const union ibv_gid *key,
 	bool have;
 
 	pthread_mutex_lock(&m->lock);
-	/* no change, no new copy: copies are kept until the map goes, and a
-	 * rebuild sets every local GID again, mostly to what it was */
+	/* no change, no new copy: a rebuild sets every local GID again,
+	 * mostly to what it was */
 	have = isn_vid_gidmap_get(m, key, &cur);
 	if (have ? !memcmp(&cur, val, sizeof(cur)) :
 		   !memcmp(key, val, sizeof(*key))) {
@@ -220,6 +270,7 @@ int isn_vid_gidmap_set(struct isn_vid_gidmap *m, const union ibv_gid *key,
 		pthread_mutex_unlock(&m->lock);
 		return -ENOMEM;
 	}
+	t->old.bytes = sizeof(*t) + n * sizeof(t->ent[0]);
 	t->mask = n - 1;
 	for (i = 0; old && i <= old->mask; i++) {
 		const struct isn_vid_gident *e = &old->ent[i];
@@ -229,8 +280,8 @@ int isn_vid_gidmap_set(struct isn_vid_gidmap *m, const union ibv_gid *key,
 	}
 	if (memcmp(key, val, sizeof(*key)))
 		gidtab_put(t, key, val);
-	t->retired = old;
 	atomic_store_explicit(&m->tab, t, memory_order_release);
+	old_retire(old ? &old->old : NULL);
 	pthread_mutex_unlock(&m->lock);
 	return 0;
 }

@@ -7,12 +7,17 @@
  * word (key << 32 | value) so a reader sees a whole entry or none.  A map never
  * holds k -> k: absence means identity, so the words 0 (empty) and
  * 1 << 32 | 1 (deleted) cannot collide with an entry.  Growing publishes a new
- * slot array; old arrays stay allocated until the map is destroyed, because a
- * reader may still be walking one.
+ * slot array.
  *
  * struct isn_vid_gidmap maps a GID to a GID.  It is small (a few GIDs per
  * node) and changes rarely, so every change publishes a new immutable
  * open-addressing copy.
+ *
+ * A replaced slot array or GID table is retired, not freed: a reader may
+ * still be walking it.  Every map's retired copies go on one list; whoever
+ * knows a grace period (no reader inside any map, e.g. a checkpoint that
+ * holds every poster, poller and control call: drain/driver.c) takes the
+ * list, waits out the readers that started before, and frees it.
  */
 #ifndef IBSNAP_VID_MAP_H
 #define IBSNAP_VID_MAP_H
@@ -20,6 +25,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <infiniband/verbs.h>
@@ -27,10 +33,16 @@
 #define ISN_VID_EMPTY 0ull
 #define ISN_VID_DELETED ((1ull << 32) | 1ull)
 
+/* A retired copy (the head of its allocation) on the retired list. */
+struct isn_vid_old {
+	struct isn_vid_old *next;
+	size_t bytes;
+};
+
 struct isn_vid_slots {
+	struct isn_vid_old old; /* first: retired, the whole array is freed */
 	uint32_t mask; /* slots - 1; slots is a power of two */
 	uint32_t used; /* entries + deleted words */
-	struct isn_vid_slots *retired; /* older arrays, freed at destroy */
 	_Atomic uint64_t word[];
 };
 
@@ -80,9 +92,9 @@ struct isn_vid_gident {
 };
 
 struct isn_vid_gidtab {
+	struct isn_vid_old old; /* first, as in struct isn_vid_slots */
 	uint32_t mask; /* slots - 1; at least half are free */
 	uint32_t n; /* entries */
-	struct isn_vid_gidtab *retired;
 	struct isn_vid_gident ent[]; /* free slot: key == val (all zero) */
 };
 
@@ -126,5 +138,20 @@ static inline bool isn_vid_gidmap_get(struct isn_vid_gidmap *m,
 		}
 	}
 }
+
+/*
+ * Retired copies of every map.  isn_vid_old_take() detaches the copies
+ * retired so far; the caller frees them with isn_vid_old_free() once every
+ * reader that may have loaded one before the take has left its map.
+ */
+struct isn_vid_old *isn_vid_old_take(void);
+void isn_vid_old_free(struct isn_vid_old *list);
+
+struct isn_vid_old_stats {
+	size_t kept, kept_bytes; /* retired, not taken yet */
+	size_t freed, freed_bytes; /* freed by isn_vid_old_free() */
+};
+
+void isn_vid_old_stats(struct isn_vid_old_stats *st);
 
 #endif /* IBSNAP_VID_MAP_H */

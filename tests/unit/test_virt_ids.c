@@ -307,6 +307,63 @@ static void test_peer_tables(void **state)
 	assert_int_equal(isn_vid_remote_to_virt(NULL, ISN_VID_LID, 41), 8);
 }
 
+/*
+ * Every change that replaces a map's copy retires the old one onto one list
+ * (readers may still walk it); a grace period takes the list and frees it
+ * (the checkpoint's resume: drain/driver.c).  The current copies stay.
+ */
+static void test_retired_copies_reclaimed(void **state)
+{
+	union ibv_gid vg = gid_of(0x20), rg, out;
+	struct isn_vid_old_stats st0, st;
+	struct isn_vid_peer *p;
+	uint32_t i, round;
+
+	(void)state;
+	p = isn_vid_peer_add(&vg, 7);
+	assert_non_null(p);
+	isn_vid_old_free(isn_vid_old_take());
+	isn_vid_old_stats(&st0);
+	assert_int_equal(st0.kept, 0);
+	for (round = 0; round < 50; round++) {
+		/* a new incarnation of the peer and of this process */
+		for (i = 0; i < 20; i++) {
+			rg = gid_of(0x40 + (round * 20 + i) % 150);
+			assert_int_equal(isn_vid_remote_gid_map(&vg, &rg), 0);
+			assert_int_equal(isn_vid_remote_lid_map(
+						 7, (uint16_t)(40 + round + i)),
+					 0);
+			assert_int_equal(isn_vid_peer_map(p, ISN_VID_QPN,
+							  0x100 + i,
+							  0x200 + round + i),
+					 0);
+			assert_int_equal(isn_vid_local_set(ISN_VID_QPN,
+							   0x300 + i,
+							   0x400 + round + i),
+					 0);
+		}
+		isn_vid_old_stats(&st);
+		assert_true(st.kept > 0); /* GID copies at least */
+		assert_true(st.kept_bytes > 0);
+		/* the grace period */
+		isn_vid_old_free(isn_vid_old_take());
+		isn_vid_old_stats(&st);
+		assert_int_equal(st.kept, 0);
+		assert_int_equal(st.kept_bytes, 0);
+		/* the live copies answer as before */
+		isn_vid_gid_remote_to_real(&vg, &out);
+		assert_memory_equal(&out, &rg, sizeof(rg));
+		assert_int_equal(isn_vid_remote_to_real(p, ISN_VID_QPN, 0x113),
+				 0x200 + round + 19);
+		assert_int_equal(isn_vid_local_to_real(ISN_VID_QPN, 0x313),
+				 0x400 + round + 19);
+		assert_int_equal(isn_vid_remote_to_real(NULL, ISN_VID_LID, 7),
+				 40 + round + 19);
+	}
+	isn_vid_old_stats(&st);
+	assert_true(st.freed > st0.freed + 50);
+}
+
 static int setup_node_mode(void **state)
 {
 	(void)state;
@@ -377,6 +434,8 @@ int main(void)
 						setup_test_mode, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_tables, setup_normal,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_retired_copies_reclaimed,
+						setup_normal, teardown),
 		cmocka_unit_test_setup_teardown(test_node_mode, setup_node_mode,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_peer_get_normal,
