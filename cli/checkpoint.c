@@ -5,7 +5,9 @@
  * check fails, as on kernels it does not support) it says so and does the
  * drain/release/rebuild cycle without a dump.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,12 +129,79 @@ static void print_progress(const struct isn_m_ckpt_progress *m, bool *rb,
 	fflush(stdout);
 }
 
+/* ---- what the checkpoint wrote ---- */
+
+static struct {
+	uint64_t bytes, pages;
+} sz;
+
+static int size_one(const char *p, const struct stat *st, int type,
+		    struct FTW *f)
+{
+	if (type != FTW_F)
+		return 0;
+	sz.bytes += st->st_size;
+	if (!strncmp(p + f->base, "pages-", 6))
+		sz.pages += st->st_size;
+	return 0;
+}
+
+/*
+ * The size of the images of checkpoint @ckpt in TIER (every host directory
+ * this host sees there): their own files, not the parents an incremental
+ * image's links lead to; so an image chained on an earlier one shows what
+ * changed since.
+ */
+static void print_written(const char *tier, uint32_t ckpt)
+{
+	char host[PATH_MAX], tree[2 * PATH_MAX];
+	uint32_t c, parent, on = 0;
+	int trees = 0, chained = 0;
+	struct dirent *h, *t;
+	DIR *hd = opendir(tier), *td;
+
+	memset(&sz, 0, sizeof(sz));
+	while (hd && (h = readdir(hd))) {
+		if (h->d_name[0] == '.')
+			continue;
+		snprintf(host, sizeof(host), "%s/%s", tier, h->d_name);
+		td = opendir(host);
+		while (td && (t = readdir(td))) {
+			snprintf(tree, sizeof(tree), "%s/%s", host, t->d_name);
+			if (t->d_name[0] == '.' ||
+			    isn_meta_u32(tree, "ckpt", &c) || c != ckpt)
+				continue;
+			trees++;
+			nftw(tree, size_one, 16, FTW_PHYS);
+			if (!isn_meta_u32(tree, "parent_ckpt", &parent)) {
+				chained++;
+				on = parent;
+			}
+		}
+		if (td)
+			closedir(td);
+	}
+	if (hd)
+		closedir(hd);
+	if (!trees)
+		return;
+	printf("image %.3f MiB written (memory pages %.3f MiB), %d tree%s",
+	       sz.bytes / 1048576., sz.pages / 1048576., trees,
+	       trees > 1 ? "s" : "");
+	if (chained)
+		printf(", %d chained on checkpoint %u (only what changed "
+		       "since)\n",
+		       chained, on);
+	else
+		printf(", full\n");
+}
+
 /*
  * Print progress until CKPT_END; its status (0 or -errno).  The steps'
  * times add up to the downtime (the daemon starts a step when the last one
  * ends), printed once the job resumed.
  */
-static int follow(int fd, bool no_dump)
+static int follow(int fd, bool no_dump, uint32_t *ckpt)
 {
 	uint64_t down = 0;
 	bool resumed = false;
@@ -169,6 +238,7 @@ static int follow(int fd, bool no_dump)
 			printf("%s (%.1f ms)\n", m.end.text,
 			       m.end.usec / 1000.);
 			ret = m.end.status;
+			*ckpt = m.end.ckpt;
 			break;
 		} else if (h.type == ISN_MSG_ERROR) {
 			fprintf(stderr, "ibsnap checkpoint: %s\n", m.err.text);
@@ -187,6 +257,7 @@ int isn_cmd_checkpoint(int argc, char **argv)
 	struct isn_addr a;
 	char why[ISN_TEXT_MAX];
 	bool criu_missing = false;
+	uint32_t ckpt = 0;
 	int fd, ret = parse(argc, argv, &o);
 
 	if (ret) {
@@ -243,9 +314,12 @@ int isn_cmd_checkpoint(int argc, char **argv)
 		   (o.predump && !o.no_dump ? ISN_CK_PREDUMP : 0);
 	ret = isn_send_msg(fd, ISN_MSG_CKPT_START, &m);
 	if (!ret)
-		ret = follow(fd, o.no_dump);
+		ret = follow(fd, o.no_dump, &ckpt);
 	close(fd);
 	if (ret)
 		return 1;
+	/* a staged image is complete in FAST when the checkpoint ends */
+	if (!o.no_dump)
+		print_written(m.stage[0] ? m.stage : m.dir, ckpt);
 	return criu_missing ? ISN_EXIT_NO_IMAGE : 0;
 }

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "net.h"
@@ -77,6 +78,20 @@ struct isn_agent_ctx {
 	uint32_t nclients;
 	uint32_t *clients; /* (rank, pid, wake fd) */
 	uint64_t *inos;
+	/*
+	 * Incremental chains (periodic --predump; criu.c): the image this
+	 * agent committed last from a dump with memory tracking, i.e. at the
+	 * tree's last soft-dirty reset: TIER/ckpt-K ("": none, or a later
+	 * CRIU run reset the bits again), its checkpoint, how many images
+	 * its chain holds, the init it was of.
+	 */
+	char chain_dir[ISN_PATH_MAX];
+	uint32_t chain_ckpt, chain_len;
+	pid_t chain_pid;
+	/* this checkpoint's: its parent image's checkpoint (0: full), the
+	 * length of its chain, its dump tracked memory (a chain may go on) */
+	uint32_t ck_parent, ck_len;
+	bool ck_tracked;
 	/* the background copy of a staged image (stage.c) */
 	pid_t flush_pid;
 	uint32_t flush_ckpt;
@@ -114,6 +129,12 @@ void isn_image_discard(struct isn_agent_ctx *ax);
 /* Restore the tree in @treedir; sets ax->init_pid; 0 or -errno. */
 int isn_criu_restore(struct isn_agent_ctx *ax, const char *treedir, char *why,
 		     size_t len);
+/* A number of TREEDIR/ibsnap.meta (its line KEY=N); 0 or -errno. */
+int isn_meta_u32(const char *treedir, const char *key, uint32_t *v);
+/* The file in a periodic checkpoint's directory (DIR/ckpt-N) that lets its
+ * pre-dumps chain on the tree's previous image: "max M" (images a chain
+ * may hold). */
+#define ISN_CHAIN_FILE ".chain"
 /* Read TREEDIR/ibsnap.meta into @ax; 0 or -errno. */
 int isn_meta_read(struct isn_agent_ctx *ax, const char *treedir);
 /* --inherit-fd options for the meta file's stdio lines; the new @n. */
@@ -147,6 +168,15 @@ struct isn_tree {
  */
 int isn_pick_image(const char *const *tiers, int ntiers, const char *host,
 		   struct isn_tree *t, int max, int *tier);
+/* The same; why a tree was not taken goes to @why (NULL: nowhere). */
+int isn_pick_image_why(const char *const *tiers, int ntiers, const char *host,
+		       struct isn_tree *t, int max, int *tier, FILE *why);
+/*
+ * TREEDIR's chain of parent images (incremental dumps) is whole: every
+ * parent link resolves, to an image of the checkpoint its child names,
+ * complete in its tier's manifest.  0, or -1 with the reason in @why.
+ */
+int isn_chain_check(const char *treedir, char *why, size_t len);
 
 /* ---- TCP connections between trees across a restart (tcplock.c) ---- */
 

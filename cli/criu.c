@@ -227,6 +227,11 @@ static int meta_write(struct isn_agent_ctx *ax)
 		stdio_link(fd, link, sizeof(link));
 		fprintf(f, "stdio%d=%s\n", fd, link);
 	}
+	/* an incremental image: the checkpoint of the image its pre-dump
+	 * chains on (TREE/predump/parent), and how many images that makes */
+	if (ax->ck_parent)
+		fprintf(f, "parent_ckpt=%u\nchain=%u\n", ax->ck_parent,
+			ax->ck_len);
 	for (k = 0; k < ax->nclients; k++)
 		fprintf(f, "client=%u %u %u\n", ax->clients[3 * k],
 			ax->clients[3 * k + 1], ax->clients[3 * k + 2]);
@@ -332,13 +337,77 @@ static bool plugin_dir(char *out, size_t len)
 	return !access(out, F_OK);
 }
 
+/* ---- incremental chains (periodic --predump) ---- */
+
+/* M of TIER/ckpt-N/.chain (DIR's, when staged): 0 if none */
+static unsigned int chain_max(const struct isn_agent_ctx *ax)
+{
+	char path[sizeof(ax->persist) + 16];
+	unsigned int m = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/" ISN_CHAIN_FILE,
+		 ax->persist[0] ? ax->persist : ax->dir);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "max %u", &m) != 1)
+		m = 0;
+	fclose(f);
+	return m;
+}
+
+/*
+ * The parent of this checkpoint's pre-dump: the tree's previous image, if
+ * the checkpoint may chain (its directory holds the chain file, written by
+ * ibsnap run --dir --predump), this agent's last CRIU run on the tree was
+ * the tracked dump of that image (so the soft-dirty bits count from it:
+ * any pre-dump or dump since, failed or not, cleared chain_dir), the image
+ * is still where it was committed, a sibling TIER/ckpt-K in the tier this
+ * dump goes to, and its chain holds fewer images than allowed.  The link,
+ * relative to TMP/predump (whose depth TREE/predump keeps), into @link;
+ * false: a full image.
+ */
+static bool chain_parent(struct isn_agent_ctx *ax, char *link, size_t len)
+{
+	char path[sizeof(ax->chain_dir) + sizeof(ax->host) + 32];
+	const char *a = strrchr(ax->dir, '/'), *b = strrchr(ax->chain_dir, '/');
+	unsigned int max = chain_max(ax);
+	uint32_t c;
+
+	ax->ck_parent = 0;
+	ax->ck_len = 1;
+	if (max < 2 || !ax->chain_dir[0] || ax->chain_len >= max ||
+	    ax->chain_pid != ax->init_pid || !a || !b)
+		return false;
+	/* the same tier, another checkpoint directory */
+	if (a - ax->dir != b - ax->chain_dir ||
+	    strncmp(ax->dir, ax->chain_dir, a - ax->dir) || !strcmp(a, b))
+		return false;
+	snprintf(path, sizeof(path), "%s/%s/%s", ax->chain_dir, ax->host,
+		 ax->tree);
+	if (isn_meta_u32(path, "ckpt", &c) || c != ax->chain_ckpt)
+		return false;
+	if (snprintf(link, len, "../../../..%s/%s/%s", b, ax->host, ax->tree) >=
+	    (int)len)
+		return false;
+	ax->ck_parent = ax->chain_ckpt;
+	ax->ck_len = ax->chain_len + 1;
+	return true;
+}
+
 int isn_criu_predump(struct isn_agent_ctx *ax, char *why, size_t len)
 {
 	char pid[16], dir[sizeof(ax->tmp) + 16], log[sizeof(dir) + 16];
 	char buf[1024], clog[PATH_MAX], plug[PATH_MAX], keep[PATH_MAX];
+	char parent[PATH_MAX];
 	char *argv[MAX_ARGS];
 	int n = 0, ret, lock;
+	bool chained = chain_parent(ax, parent, sizeof(parent));
 
+	/* from here the soft-dirty bits count from this pre-dump: a chain
+	 * goes on only from this checkpoint's image, once committed */
+	ax->chain_dir[0] = '\0';
 	isn_rm_rf(ax->tmp);
 	snprintf(dir, sizeof(dir), "%s/" ISN_PREDUMP_DIR, ax->tmp);
 	ret = isn_mkdir_p(ax->hostdir, 0700);
@@ -363,6 +432,11 @@ int isn_criu_predump(struct isn_agent_ctx *ax, char *why, size_t len)
 	argv[n++] = "-v4";
 	/* soft-dirty tracking starts now: the final dump takes what changes */
 	argv[n++] = "--track-mem";
+	if (chained) {
+		/* only what changed since the tree's previous image */
+		argv[n++] = "--prev-images-dir";
+		argv[n++] = parent;
+	}
 	/* the uverbs mappings the job still has (criu-plugin/uverbs_vma.c) */
 	if (plugin_dir(plug, sizeof(plug))) {
 		argv[n++] = "-L";
@@ -404,6 +478,14 @@ int isn_criu_dump(struct isn_agent_ctx *ax, char *why, size_t len)
 	int n = 0, ret, lock;
 	bool found, pre = predumped(ax);
 
+	/* a dump starts no chain unless it tracks memory (after a pre-dump);
+	 * either way the chain before it ends here (see chain_parent) */
+	ax->chain_dir[0] = '\0';
+	ax->ck_tracked = pre;
+	if (!pre) {
+		ax->ck_parent = 0;
+		ax->ck_len = 1;
+	}
 	if (!pre) /* else the pre-dump is there: the parent */
 		isn_rm_rf(ax->tmp);
 	ret = isn_mkdir_p(ax->hostdir, 0700);
@@ -477,7 +559,28 @@ int isn_criu_dump(struct isn_agent_ctx *ax, char *why, size_t len)
 	return -EIO;
 }
 
+/* The image just committed: the next pre-dump may chain on it if its
+ * dump tracked memory (the soft-dirty bits count from that dump). */
+static int chain_from(struct isn_agent_ctx *ax, int ret)
+{
+	if (!ret && ax->ck_tracked) {
+		isn_strlcpy(ax->chain_dir, ax->dir, sizeof(ax->chain_dir));
+		ax->chain_ckpt = ax->ckpt;
+		ax->chain_len = ax->ck_len ? ax->ck_len : 1;
+		ax->chain_pid = ax->init_pid;
+	}
+	ax->ck_tracked = false;
+	return ret;
+}
+
+static int image_commit(struct isn_agent_ctx *ax);
+
 int isn_image_commit(struct isn_agent_ctx *ax)
+{
+	return chain_from(ax, image_commit(ax));
+}
+
+static int image_commit(struct isn_agent_ctx *ax)
 {
 	char final[sizeof(ax->hostdir) + sizeof(ax->tree) + 2];
 	char old[sizeof(ax->hostdir) + sizeof(ax->tree) + 8];
@@ -518,6 +621,7 @@ void isn_image_discard(struct isn_agent_ctx *ax)
 	char log[sizeof(ax->tmp) + 16];
 	char keep[sizeof(ax->hostdir) + sizeof(ax->tree) + 24];
 
+	ax->ck_tracked = false;
 	if (!ax->tmp[0] || access(ax->tmp, F_OK))
 		return;
 	/* keep CRIU's account of a failed dump */
@@ -545,6 +649,28 @@ static int inherit_opt(const char *link, int fd, char *out, size_t len)
 	if (ret < 0 || dup2(fd, 100 + fd) < 0)
 		return -1;
 	return 0;
+}
+
+int isn_meta_u32(const char *treedir, const char *key, uint32_t *v)
+{
+	char path[PATH_MAX], line[PATH_MAX + 16];
+	size_t k = strlen(key);
+	int ret = -ENOENT;
+	char *end;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/ibsnap.meta", treedir);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	while (ret && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, key, k) || line[k] != '=')
+			continue;
+		*v = (uint32_t)strtoul(line + k + 1, &end, 10);
+		ret = end == line + k + 1 ? -EINVAL : 0;
+	}
+	fclose(f);
+	return ret;
 }
 
 int isn_meta_read(struct isn_agent_ctx *ax, const char *treedir)

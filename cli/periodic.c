@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Periodic checkpoints and checkpoints on a signal: ibsnap run --dir DIR
- * [--interval T] [--keep K] [--stage FAST] [--predump] [--stop-on-signal].
+ * [--interval T] [--keep K] [--stage FAST] [--predump [--full-every M]]
+ * [--stop-on-signal].
  *
  * ibsnap run then stays the process the user (or the batch system) sees,
  * the driver, and forks the host agent, which runs the job exactly as a
@@ -17,6 +18,12 @@
  * FAST/ckpt-N likewise; ibsnap restart looks into TIER/HOST and every
  * TIER/ckpt-N/HOST (stage.c).  A checkpoint goes by being renamed to a
  * hidden name (restart never looks there), then deleted.
+ *
+ * With --predump, checkpoint N+1 of a tree chains on its checkpoint N (the
+ * agent decides, criu.c: chain_parent): its pre-dump's parent is
+ * ../../../../ckpt-N/HOST/TREE, so it writes only the pages dirtied since
+ * N's dump; every --full-every M a chain starts again with a full image.
+ * No checkpoint that a kept image chains on is removed.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -38,8 +45,7 @@
 #include "cli.h"
 #include "periodic.h"
 
-#define TIERS_MAX 2
-#define RM_SUFFIX ".rm" /* .ckpt-N.rm: being removed */
+#define TIERS_MAX ISN_TIERS_MAX
 
 /* ibsnap run forwarded these to the job before; SIGUSR1 is ours now */
 static const int fwd_sigs[] = { SIGINT,	 SIGTERM, SIGHUP,
@@ -95,142 +101,9 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* N of "ckpt-N@suffix" (N all digits), else 0 */
-static unsigned int ckpt_seq(const char *name, const char *suffix)
-{
-	size_t k = strlen(ISN_CKPT_PREFIX);
-	char *end;
-	unsigned long n;
-
-	if (strncmp(name, ISN_CKPT_PREFIX, k) || name[k] < '1' || name[k] > '9')
-		return 0;
-	n = strtoul(name + k, &end, 10);
-	return strcmp(end, suffix) || n > UINT_MAX ? 0 : n;
-}
-
-/* ---- which checkpoints a tier keeps ---- */
-
-/*
- * Every host part of TIER/ckpt-N is complete (and there is one); *@copying
- * (if given): a part's copy is, or was, under way.
- */
-static bool ckpt_complete(const char *ckdir, bool *copying)
-{
-	char path[PATH_MAX];
-	struct dirent *e;
-	int parts = 0, ret;
-	bool ok = true;
-	DIR *d = opendir(ckdir);
-
-	while (d && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (snprintf(path, sizeof(path), "%s/%s", ckdir, e->d_name) >=
-		    (int)sizeof(path))
-			continue;
-		ret = isn_hostdir_complete(path);
-		ok &= ret > 0;
-		if (copying && ret < 0)
-			*copying = true;
-		parts++;
-	}
-	if (d)
-		closedir(d);
-	return ok && parts > 0;
-}
-
-struct ent {
-	unsigned int seq;
-	bool complete, copying;
-};
-
-static int by_seq_desc(const void *a, const void *b)
-{
-	const struct ent *x = a, *y = b;
-
-	return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
-}
-
-/* Hide TIER/NAME (restart skips hidden names), then delete it. */
-static void remove_ckpt(const char *tier, const char *name)
-{
-	char from[PATH_MAX], to[PATH_MAX + 8];
-
-	snprintf(from, sizeof(from), "%s/%s", tier, name);
-	snprintf(to, sizeof(to), "%s/.%s" RM_SUFFIX, tier, name);
-	if (rename(from, to)) {
-		fprintf(stderr, "ibsnap run: cannot remove %s: %m\n", from);
-		return;
-	}
-	isn_rm_rf(to);
-	fprintf(stderr, "ibsnap run: removed %s\n", from);
-}
-
-/*
- * Keep the newest K complete checkpoints of @tier and every one newer than
- * the Kth; remove the older ones, and those before the last that succeeded
- * that are not complete (a failed dump, a copy given up for a newer one:
- * nothing writes to them any more) unless a copy is said to be under way
- * there (a flusher killed mid-copy leaves that too: such a one goes once it
- * is older than the Kth complete).  A flusher copies the last checkpoint
- * that succeeded (the agent gives an older copy up when a newer checkpoint
- * commits), never older than the newest complete one: it stays.
- */
-static void prune(struct drv *d, const char *tier)
-{
-	char name[32], path[PATH_MAX];
-	struct ent *v = NULL, *nv;
-	unsigned int cut = 0, seq;
-	int n = 0, cap = 0, i, done = 0;
-	struct dirent *e;
-	DIR *dd = opendir(tier);
-
-	while (dd && (e = readdir(dd))) {
-		/* a removal cut short */
-		if (e->d_name[0] == '.' && ckpt_seq(e->d_name + 1, RM_SUFFIX)) {
-			snprintf(path, sizeof(path), "%s/%s", tier, e->d_name);
-			isn_rm_rf(path);
-			continue;
-		}
-		seq = ckpt_seq(e->d_name, "");
-		if (!seq)
-			continue;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 16;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv)
-				break;
-			v = nv;
-		}
-		snprintf(path, sizeof(path), "%s/%s", tier, e->d_name);
-		v[n].seq = seq;
-		v[n].copying = false;
-		v[n].complete = ckpt_complete(path, &v[n].copying);
-		n++;
-	}
-	if (dd)
-		closedir(dd);
-	if (n)
-		qsort(v, n, sizeof(*v), by_seq_desc);
-	for (i = 0; i < n && d->p->keep && !cut; i++)
-		if (v[i].complete && ++done == d->p->keep)
-			cut = v[i].seq;
-	for (i = 0; i < n; i++) {
-		if (v[i].seq >= cut &&
-		    (v[i].complete || v[i].copying || v[i].seq >= d->last_ok))
-			continue;
-		snprintf(name, sizeof(name), ISN_CKPT_PREFIX "%u", v[i].seq);
-		remove_ckpt(tier, name);
-	}
-	free(v);
-}
-
 static void prune_all(struct drv *d)
 {
-	int i;
-
-	for (i = 0; i < TIERS_MAX && d->tiers[i]; i++)
-		prune(d, d->tiers[i]);
+	isn_prune(d->tiers, d->tiers[1] ? 2 : 1, d->p->keep, d->last_ok);
 }
 
 /* The highest N of the tiers' ckpt-N (and hidden leftovers). */
@@ -245,9 +118,9 @@ static unsigned int highest_seq(struct drv *d)
 		dd = opendir(d->tiers[i]);
 		while (dd && (e = readdir(dd))) {
 			if (e->d_name[0] == '.')
-				s = ckpt_seq(e->d_name + 1, RM_SUFFIX);
+				s = isn_ckpt_seq(e->d_name + 1, ISN_RM_SUFFIX);
 			else
-				s = ckpt_seq(e->d_name, "");
+				s = isn_ckpt_seq(e->d_name, "");
 			max = s > max ? s : max;
 		}
 		if (dd)
@@ -261,6 +134,29 @@ static unsigned int highest_seq(struct drv *d)
 static void child_signals(const sigset_t *old)
 {
 	sigprocmask(SIG_SETMASK, old, NULL);
+}
+
+/*
+ * With --predump, tell the agents (through DIR/ckpt-N/.chain, which they
+ * read at the pre-dump) that their pre-dump may chain on their tree's
+ * previous image, up to --full-every images a chain.
+ */
+static void chain_file(struct drv *d, const char *dir)
+{
+	char path[PATH_MAX + 48];
+	FILE *f;
+
+	if (!d->p->predump || d->p->full_every < 2 || isn_mkdir_p(dir, 0755))
+		return;
+	snprintf(path, sizeof(path), "%s/" ISN_CHAIN_FILE, dir);
+	f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "ibsnap run: %s: %m: a full checkpoint\n",
+			path);
+		return;
+	}
+	fprintf(f, "max %u\n", d->p->full_every);
+	fclose(f);
 }
 
 static void start_ckpt(struct drv *d, const sigset_t *old)
@@ -277,6 +173,7 @@ static void start_ckpt(struct drv *d, const sigset_t *old)
 	snprintf(dir, sizeof(dir), "%s/" ISN_CKPT_PREFIX "%u", d->dir, d->seq);
 	snprintf(stage, sizeof(stage), "%s/" ISN_CKPT_PREFIX "%u", d->stage,
 		 d->seq);
+	chain_file(d, dir);
 	argv[n++] = "ibsnap";
 	argv[n++] = "checkpoint";
 	argv[n++] = "--job";
@@ -499,7 +396,7 @@ static void watch_copy(struct drv *d)
 		return;
 	snprintf(path, sizeof(path), "%s/" ISN_CKPT_PREFIX "%u", d->dir,
 		 d->last_ok);
-	if (ckpt_complete(path, NULL)) {
+	if (isn_ckpt_complete(path, NULL)) {
 		d->watch = false;
 		prune_all(d);
 		return;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Periodic checkpoints and checkpoints on a signal: ibsnap run --dir DIR
- * [--interval T] [--keep K] [--stage FAST] [--stop-on-signal] (periodic.c).
+ * [--interval T] [--keep K] [--stage FAST] [--predump [--full-every M]]
+ * [--stop-on-signal] (periodic.c).
  */
 #ifndef IBSNAP_CLI_PERIODIC_H
 #define IBSNAP_CLI_PERIODIC_H
@@ -21,7 +22,30 @@ struct isn_periodic {
 	int keep; /* complete checkpoints kept per tier; 0: all */
 	bool stop_on_signal;
 	bool predump; /* ibsnap checkpoint --predump */
+	/* with predump: a tree's pre-dump chains on its previous image, a
+	 * chain holding at most this many images (1: each one full) */
+	unsigned int full_every;
 };
+
+/* --full-every's default: a chain of at most 4 images (1 full + 3 that
+ * hold what changed), so a restore reads at most 4 images per tree */
+#define ISN_FULL_EVERY 4
+
+/* ---- retention (retain.c) ---- */
+
+#define ISN_TIERS_MAX 2 /* DIR, FAST */
+#define ISN_RM_SUFFIX ".rm" /* .ckpt-N.rm: being removed */
+
+/* N of "ckpt-N@suffix" (N all digits), else 0 */
+unsigned int isn_ckpt_seq(const char *name, const char *suffix);
+/* Every host part of TIER/ckpt-N is complete (and there is one);
+ * *@copying (if given): a part's copy is, or was, under way. */
+bool isn_ckpt_complete(const char *ckdir, bool *copying);
+/* Keep in each of @tiers the newest @keep complete checkpoints (0: all),
+ * every newer one, every one that a kept image chains on; remove the
+ * rest (see retain.c); @last_ok: the last checkpoint that succeeded. */
+void isn_prune(const char *const *tiers, int ntiers, int keep,
+	       unsigned int last_ok);
 
 /* "30", "30s", "1.5m", "2h": seconds in *@sec; 0, or -EINVAL. */
 int isn_parse_interval(const char *s, double *sec);

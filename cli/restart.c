@@ -32,9 +32,12 @@ static void usage(FILE *out)
 	      "complete\n"
 	      "checkpoint is taken from FAST if FAST has it, else from "
 	      "DIR; a copy\n"
-	      "that was not completed is never taken.  --dry-run prints the "
-	      "trees\n"
-	      "it would restore and exits.\n",
+	      "that was not completed is never taken, nor an incremental "
+	      "image whose\n"
+	      "chain of parent images is not whole in that tier.  --dry-run "
+	      "prints the\n"
+	      "trees it would restore (then why others were passed over) and "
+	      "exits.\n",
 	      out);
 }
 
@@ -156,6 +159,9 @@ int isn_cmd_restart(int argc, char **argv)
 	char *paths[64], c;
 	int i, n, ntiers = 0, tier, status, back[2], ret = 0;
 	bool dry = false;
+	FILE *skipped = NULL;
+	char *skip_text = NULL;
+	size_t skip_len = 0;
 	pid_t pid;
 
 	for (i = 1; i < argc; i++) {
@@ -194,8 +200,18 @@ int isn_cmd_restart(int argc, char **argv)
 	if (stage)
 		tiers[ntiers++] = stage; /* the fastest first */
 	tiers[ntiers++] = dir;
-	n = isn_pick_image(tiers, ntiers, host, t, 64, &tier);
+	/* with --dry-run, why trees were passed over follows the choice */
+	if (dry)
+		skipped = open_memstream(&skip_text, &skip_len);
+	n = isn_pick_image_why(tiers, ntiers, host, t, 64, &tier,
+			       skipped ? skipped : stderr);
+	if (skipped) {
+		fclose(skipped);
+		if (!n && skip_len)
+			fputs(skip_text, stderr);
+	}
 	if (!n) {
+		free(skip_text);
 		for (i = 0; i < ntiers; i++)
 			explain(tiers[i], host);
 		fprintf(stderr,
@@ -204,13 +220,18 @@ int isn_cmd_restart(int argc, char **argv)
 			host, dir, stage ? " or " : "", stage ? stage : "");
 		return 1;
 	}
-	if (one_job(t, n))
+	if (one_job(t, n)) {
+		free(skip_text);
 		return 1;
+	}
 	if (dry) {
 		printf("checkpoint %u from %s (%s)\n", t[0].ckpt, tiers[tier],
 		       stage && tier == 0 ? "stage" : "dir");
 		for (i = 0; i < n; i++)
 			printf("%s\n", t[i].path);
+		if (skip_text)
+			fputs(skip_text, stdout);
+		free(skip_text);
 		return 0;
 	}
 	if (n == 1)

@@ -76,7 +76,15 @@ static void run_usage(FILE *out)
 	      "                     background (ibsnap checkpoint --stage)\n"
 	      "  --predump          pre-dump first, while the job runs "
 	      "(ibsnap\n"
-	      "                     checkpoint --predump)\n"
+	      "                     checkpoint --predump); a tree's "
+	      "pre-dump then\n"
+	      "                     writes only what changed since its "
+	      "previous\n"
+	      "                     checkpoint\n"
+	      "  --full-every M     with --predump: a full image at least "
+	      "every M\n"
+	      "                     checkpoints of a tree (default 4; 1: "
+	      "always)\n"
 	      "  --stop-on-signal   SIGUSR1 checkpoints and then ends the "
 	      "job\n"
 	      "                     (ibsnap checkpoint --stop): a batch "
@@ -240,7 +248,8 @@ static int parse_per(int argc, char **argv, int *i, struct run_opts *o)
 		return 1;
 	}
 	if (!v || (strcmp(a, "--dir") && strcmp(a, "--stage") &&
-		   strcmp(a, "--interval") && strcmp(a, "--keep")))
+		   strcmp(a, "--interval") && strcmp(a, "--keep") &&
+		   strcmp(a, "--full-every")))
 		return 0;
 	++*i;
 	if (!strcmp(a, "--dir"))
@@ -252,6 +261,10 @@ static int parse_per(int argc, char **argv, int *i, struct run_opts *o)
 		return -1;
 	else if (!strcmp(a, "--keep") &&
 		 ((o->per.keep = strtol(v, &end, 10)) < 0 || *end || !*v))
+		return -1;
+	else if (!strcmp(a, "--full-every") &&
+		 ((o->per.full_every = strtoul(v, &end, 10)) < 1 || *end ||
+		  !*v || *v == '-'))
 		return -1;
 	if (strcmp(a, "--dir"))
 		o->per_opt = a;
@@ -388,7 +401,7 @@ static int run_job(void *arg, int fd)
 int isn_cmd_run(int argc, char **argv)
 {
 	struct isn_agent_ctx ax = { .sock = -1 };
-	struct run_opts o = { .per.keep = 3 };
+	struct run_opts o = { .per.keep = 3, .per.full_every = ISN_FULL_EVERY };
 	struct run_job r = { .ax = &ax, .o = &o };
 	char *preload = NULL;
 	int i = parse(argc, argv, &o);

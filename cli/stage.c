@@ -148,6 +148,95 @@ static int man_complete(const char *hostdir, const char *tree, uint32_t ckpt)
 	return 0;
 }
 
+/* ---- chains of incremental images ---- */
+
+#define CHAIN_HOPS 64 /* parent links followed at most */
+
+/*
+ * The next image of @cur's chain: the directory its "parent" link names,
+ * resolved, into @next (size PATH_MAX); 1, 0 at the chain's end (no link),
+ * -1 if the link leads nowhere.
+ */
+static int chain_next(const char *cur, char *next)
+{
+	char link[PATH_MAX + 8];
+	struct stat st;
+
+	snprintf(link, sizeof(link), "%s/parent", cur);
+	if (lstat(link, &st))
+		return errno == ENOENT ? 0 : -1;
+	return realpath(link, next) ? 1 : -1;
+}
+
+/* @path is @dir's own subdirectory (TREE/predump: the same image) */
+static bool inside(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return !strncmp(path, dir, n) && path[n] == '/';
+}
+
+int isn_chain_check(const char *treedir, char *why, size_t len)
+{
+	char cur[PATH_MAX], next[PATH_MAX], host[PATH_MAX], *tree;
+	uint32_t want = 0, ckpt;
+	int i, r;
+
+	if (!realpath(treedir, cur)) {
+		snprintf(why, len, "%s: %s", treedir, strerror(errno));
+		return -1;
+	}
+	if (isn_meta_u32(cur, "parent_ckpt", &want))
+		want = 0;
+	for (i = 0; i < CHAIN_HOPS; i++) {
+		r = chain_next(cur, next);
+		if (r < 0) {
+			snprintf(why, len,
+				 "its chain is broken: %s/parent leads nowhere",
+				 cur);
+			return -1;
+		}
+		if (!r && want) {
+			snprintf(why, len,
+				 "its chain is broken: %s has no parent, "
+				 "checkpoint %u expected",
+				 cur, want);
+			return -1;
+		}
+		if (!r)
+			return 0;
+		if (inside(next, cur)) { /* TREE/parent -> predump */
+			isn_strlcpy(cur, next, sizeof(cur));
+			continue;
+		}
+		/* another image: TIER/ckpt-K/HOST/TREE, complete there */
+		isn_strlcpy(host, next, sizeof(host));
+		tree = strrchr(host, '/');
+		if (!tree || tree[1] == '.' ||
+		    isn_meta_u32(next, "ckpt", &ckpt) ||
+		    (want && ckpt != want)) {
+			snprintf(why, len,
+				 "its chain is broken: %s is not the image of "
+				 "checkpoint %u",
+				 next, want);
+			return -1;
+		}
+		*tree++ = '\0';
+		if (man_complete(host, tree, ckpt) == 0) {
+			snprintf(why, len,
+				 "its parent %s (checkpoint %u) is not "
+				 "complete in %s/" MAN_NAME,
+				 next, ckpt, host);
+			return -1;
+		}
+		if (isn_meta_u32(next, "parent_ckpt", &want))
+			want = 0;
+		isn_strlcpy(cur, next, sizeof(cur));
+	}
+	snprintf(why, len, "its chain is longer than %d links", CHAIN_HOPS);
+	return -1;
+}
+
 /* ---- the flusher ---- */
 
 static int copy_file(int sfd, const char *name, int dfd, mode_t mode)
@@ -285,10 +374,108 @@ static void stale_copies(const char *hostdir, const char *tree)
 		closedir(d);
 }
 
+/*
+ * Copy the image @src (TIER/ckpt-K/HOST/TREE of checkpoint @ckpt) to
+ * @hostdir/TREE through a hidden copy, marked copying, then complete.
+ */
+static int copy_image(struct isn_agent_ctx *ax, const char *src,
+		      const char *hostdir, uint32_t ckpt, bool *held)
+{
+	struct isn_agent_ctx dst = *ax;
+	int ret;
+
+	isn_strlcpy(dst.hostdir, hostdir, sizeof(dst.hostdir));
+	dst.ckpt = ckpt;
+	dst.ck_tracked = false;
+	snprintf(dst.tmp, sizeof(dst.tmp), "%s/.%s.flush-%u", dst.hostdir,
+		 ax->tree, ckpt);
+	ret = isn_mkdir_p(dst.hostdir, 0700);
+	if (!ret)
+		ret = isn_manifest_set(dst.hostdir, ax->tree, ckpt, "copying");
+	if (!ret) {
+		stale_copies(dst.hostdir, ax->tree);
+		ret = copy_tree(src, dst.tmp, held);
+	}
+	if (!ret)
+		ret = isn_image_commit(&dst); /* marks it complete */
+	if (!ret)
+		return 0;
+	fprintf(stderr, "ibsnap: the copy of checkpoint %u to %s failed: %s\n",
+		ckpt, dst.hostdir, strerror(-ret));
+	isn_rm_rf(dst.tmp);
+	isn_manifest_set(dst.hostdir, ax->tree, ckpt, "incomplete");
+	return ret;
+}
+
+/*
+ * An incremental image is complete in DIR only with its whole chain: the
+ * parents of @src (in the stage) that DIR does not hold complete are copied
+ * first, the oldest first (a copy given up for a newer checkpoint, a
+ * flusher killed).  Each keeps its place: TIER/ckpt-K/HOST/TREE, so the
+ * relative links resolve in DIR as in the stage.  0 or -errno.
+ */
+static int flush_chain(struct isn_agent_ctx *ax, const char *src, bool *held)
+{
+	char stier[PATH_MAX], dtier[PATH_MAX], cur[PATH_MAX], next[PATH_MAX];
+	char dst[2 * PATH_MAX], why[ISN_TEXT_MAX], *slash;
+	static char up[CHAIN_HOPS][PATH_MAX];
+	uint32_t ckpt, have;
+	size_t sl;
+	int n = 0, i, r, ret;
+
+	/* the tiers: FAST of FAST/ckpt-N, DIR of DIR/ckpt-N */
+	if (!realpath(ax->dir, stier) || !realpath(ax->persist, dtier))
+		return 0;
+	slash = strrchr(stier, '/');
+	if (slash)
+		*slash = '\0';
+	slash = strrchr(dtier, '/');
+	if (slash)
+		*slash = '\0';
+	sl = strlen(stier);
+	if (!realpath(src, cur))
+		return -errno;
+	for (i = 0; i < CHAIN_HOPS && n < CHAIN_HOPS; i++) {
+		r = chain_next(cur, next);
+		if (r <= 0) {
+			if (r < 0)
+				return -ENOENT; /* the stage's chain is broken */
+			break;
+		}
+		if (!inside(next, cur)) {
+			if (strncmp(next, stier, sl) || next[sl] != '/')
+				return -EXDEV; /* not of this tier */
+			isn_strlcpy(up[n++], next, sizeof(up[0]));
+		}
+		isn_strlcpy(cur, next, sizeof(cur));
+	}
+	while (n-- > 0) {
+		snprintf(dst, sizeof(dst), "%s%s", dtier, up[n] + sl);
+		ret = isn_meta_u32(up[n], "ckpt", &ckpt);
+		if (ret)
+			return ret;
+		isn_strlcpy(cur, dst, sizeof(cur));
+		slash = strrchr(cur, '/');
+		if (slash)
+			*slash = '\0';
+		if (slash && !isn_meta_u32(dst, "ckpt", &have) &&
+		    have == ckpt && man_complete(cur, slash + 1, ckpt) != 0 &&
+		    !isn_chain_check(dst, why, sizeof(why)))
+			continue; /* DIR has it whole */
+		fprintf(stderr,
+			"ibsnap: checkpoint %u (a parent of %u) is not whole "
+			"in %s: copied too\n",
+			ckpt, ax->ckpt, cur);
+		ret = copy_image(ax, up[n], cur, ckpt, held);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 /* The flusher's body: copy, sync, rename into place; its exit status. */
 static int flush_run(struct isn_agent_ctx *ax)
 {
-	struct isn_agent_ctx dst = *ax;
 	char src[sizeof(ax->hostdir) + sizeof(ax->tree) + 2];
 	bool held = false;
 	int ret;
@@ -308,26 +495,24 @@ static int flush_run(struct isn_agent_ctx *ax)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	snprintf(src, sizeof(src), "%s/%s", ax->hostdir, ax->tree);
-	isn_strlcpy(dst.hostdir, ax->flush_dir, sizeof(dst.hostdir));
-	snprintf(dst.tmp, sizeof(dst.tmp), "%s/.%s.flush-%u", dst.hostdir,
-		 ax->tree, ax->ckpt);
-	ret = isn_mkdir_p(dst.hostdir, 0700);
+	/* marked first: ibsnap run keeps a checkpoint being copied to */
+	ret = isn_mkdir_p(ax->flush_dir, 0700);
 	if (!ret)
-		ret = isn_manifest_set(dst.hostdir, ax->tree, ax->ckpt,
+		ret = isn_manifest_set(ax->flush_dir, ax->tree, ax->ckpt,
 				       "copying");
-	if (!ret) {
-		stale_copies(dst.hostdir, ax->tree);
-		ret = copy_tree(src, dst.tmp, &held);
+	/* a chained image's parents first */
+	if (!ret)
+		ret = flush_chain(ax, src, &held);
+	if (ret) {
+		fprintf(stderr,
+			"ibsnap: the copy of checkpoint %u to %s failed: its "
+			"parent images could not be copied: %s\n",
+			ax->ckpt, ax->flush_dir, strerror(-ret));
+		isn_manifest_set(ax->flush_dir, ax->tree, ax->ckpt,
+				 "incomplete");
+		return 1;
 	}
-	if (!ret)
-		ret = isn_image_commit(&dst); /* marks it complete */
-	if (!ret)
-		return 0;
-	fprintf(stderr, "ibsnap: the copy of checkpoint %u to %s failed: %s\n",
-		ax->ckpt, dst.hostdir, strerror(-ret));
-	isn_rm_rf(dst.tmp);
-	isn_manifest_set(dst.hostdir, ax->tree, ax->ckpt, "incomplete");
-	return 1;
+	return copy_image(ax, src, ax->flush_dir, ax->ckpt, &held) ? 1 : 0;
 }
 
 int isn_flush_start(struct isn_agent_ctx *ax)
@@ -387,10 +572,51 @@ int isn_flush_wait(struct isn_agent_ctx *ax)
 
 /* ---- restart: which image ---- */
 
-/* The trees of @hostdir whose checkpoint is complete; their number. */
-static int tier_trees(const char *hostdir, struct isn_tree *t, int max)
+/*
+ * Of the @n trees in @t, those whose checkpoint no other tree of @hostdir
+ * has incomplete (a job's trees on a host are one checkpoint: with one of
+ * them still being copied, or its copy killed, the others are no image of
+ * the job); the new count.
+ */
+static int whole_ckpts(const char *hostdir, struct isn_tree *t, int n,
+		       FILE *why)
+{
+	struct man_ent e[MAN_MAX];
+	int m = man_read(hostdir, e, MAN_MAX), i, j, k = 0;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < m; j++) {
+			bool done = !strcmp(e[j].state, "complete");
+
+			if (e[j].ckpt == t[i].ckpt && !done)
+				break;
+		}
+		if (j == m) {
+			t[k++] = t[i];
+			continue;
+		}
+		if (why)
+			fprintf(why,
+				"ibsnap restart: %s (checkpoint %u): "
+				"tree %s of that checkpoint is %s in "
+				"%s/" MAN_NAME ": not taken\n",
+				t[i].path, t[i].ckpt, e[j].tree, e[j].state,
+				hostdir);
+	}
+	return k;
+}
+
+/*
+ * The trees of @hostdir whose checkpoint is complete, with the whole chain
+ * of their parent images (an incremental image needs every one); their
+ * number.  Why a tree under its final name, complete in the manifest, is
+ * not taken goes to @why (if not NULL).
+ */
+static int tier_trees(const char *hostdir, struct isn_tree *t, int max,
+		      FILE *why)
 {
 	struct isn_agent_ctx ax;
+	char text[ISN_TEXT_MAX];
 	struct dirent *e;
 	int n = 0;
 	DIR *d = opendir(hostdir);
@@ -404,15 +630,22 @@ static int tier_trees(const char *hostdir, struct isn_tree *t, int max)
 			continue;
 		if (!isn_meta_read(&ax, t[n].path) &&
 		    man_complete(hostdir, e->d_name, ax.ckpt) != 0) {
-			t[n].ckpt = ax.ckpt;
-			n++;
+			if (!isn_chain_check(t[n].path, text, sizeof(text))) {
+				t[n].ckpt = ax.ckpt;
+				n++;
+			} else if (why) {
+				fprintf(why,
+					"ibsnap restart: %s (checkpoint %u): "
+					"%s: not taken\n",
+					t[n].path, ax.ckpt, text);
+			}
 		}
 		free(ax.clients);
 		free(ax.inos);
 	}
 	if (d)
 		closedir(d);
-	return n;
+	return whole_ckpts(hostdir, t, n, why);
 }
 
 /*
@@ -420,9 +653,9 @@ static int tier_trees(const char *hostdir, struct isn_tree *t, int max)
  * newest checkpoint of them in *@newest.
  */
 static int newest_in(const char *hostdir, struct isn_tree *t, int max,
-		     uint32_t *newest)
+		     uint32_t *newest, FILE *why)
 {
-	int k, n = tier_trees(hostdir, t, max);
+	int k, n = tier_trees(hostdir, t, max, why);
 
 	for (*newest = 0, k = 0; k < n; k++)
 		*newest = t[k].ckpt > *newest ? t[k].ckpt : *newest;
@@ -441,11 +674,17 @@ int isn_hostdir_complete(const char *hostdir)
 	for (i = 0; i < n; i++)
 		if (strcmp(e[i].state, "complete"))
 			return 0;
-	return tier_trees(hostdir, &t, 1);
+	return tier_trees(hostdir, &t, 1, NULL);
 }
 
 int isn_pick_image(const char *const *tiers, int ntiers, const char *host,
 		   struct isn_tree *t, int max, int *tier)
+{
+	return isn_pick_image_why(tiers, ntiers, host, t, max, tier, stderr);
+}
+
+int isn_pick_image_why(const char *const *tiers, int ntiers, const char *host,
+		       struct isn_tree *t, int max, int *tier, FILE *why)
 {
 	char hostdir[PATH_MAX], best_dir[PATH_MAX];
 	uint32_t newest, best = 0;
@@ -466,7 +705,7 @@ int isn_pick_image(const char *const *tiers, int ntiers, const char *host,
 				     tiers[i], e ? e->d_name : "", e ? "/" : "",
 				     host) >= (int)sizeof(hostdir))
 				continue;
-			n = newest_in(hostdir, t, max, &newest);
+			n = newest_in(hostdir, t, max, &newest, why);
 			if (n && (*tier < 0 || newest > best)) {
 				/* the first (fastest) tier with it */
 				best = newest;
@@ -479,12 +718,12 @@ int isn_pick_image(const char *const *tiers, int ntiers, const char *host,
 	}
 	if (*tier < 0)
 		return 0;
-	n = tier_trees(best_dir, t, max);
+	n = tier_trees(best_dir, t, max, NULL);
 	for (i = 0; i < n; i++) {
 		if (t[i].ckpt == best)
 			t[found++] = t[i];
-		else
-			fprintf(stderr,
+		else if (why)
+			fprintf(why,
 				"ibsnap restart: %s is of checkpoint %u, "
 				"not %u: left alone\n",
 				t[i].path, t[i].ckpt, best);

@@ -12,7 +12,9 @@
  * Checked beyond "no crash, no sanitizer report": restart takes the tree
  * only if its meta reads; a meta that reads has a job and a token; the
  * stdio options are at most one per fd; after the commit's update, restart
- * takes the tree at the meta's checkpoint whatever the old manifest said.
+ * takes the tree at the meta's checkpoint whatever the old manifest said,
+ * or says why not (another tree of that checkpoint is not complete there,
+ * or the meta names a parent image, parent_ckpt=, that is not there).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -71,7 +73,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct isn_agent_ctx ax = { 0 };
 	char inh[3][64], *argv[8];
 	int n, k, which, meta_ok;
+	char *text = NULL;
+	size_t len = 0;
 	uint32_t ckpt;
+	FILE *why;
 
 	if (!tier[0])
 		setup();
@@ -103,7 +108,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!meta_ok)
 		return 0;
 	CHECK(isn_manifest_set(hostdir, TREE, ckpt, "complete") == 0);
-	n = isn_pick_image(tiers, 1, "h", t, 4, &which);
-	CHECK(n == 1 && t[0].ckpt == ckpt);
+	why = open_memstream(&text, &len);
+	CHECK(why != NULL);
+	n = isn_pick_image_why(tiers, 1, "h", t, 4, &which, why);
+	fclose(why);
+	/* or it says why not: another tree's line of that checkpoint is not
+	 * complete, or the meta names a parent image that is not there */
+	CHECK((n == 1 && t[0].ckpt == ckpt) ||
+	      (n == 0 && text && strstr(text, ": not taken\n")));
+	free(text);
 	return 0;
 }
