@@ -11,8 +11,17 @@
  * init's parent (criu) exits at once, so around a dump the agent disarms it
  * (ISN_SIG_DISARM; the init acknowledges by its name, ISN_INIT_DISARMED) and
  * arms it again afterwards (ISN_SIG_ARM), as ibsnap restart does.
+ *
+ * Disarmed, the parent-death signal is ISN_SIG_ORPHAN, which this init
+ * handles: if the agent dies during the dump (CRIU, its child, finishes and
+ * lets the tree run again; or the tree was not frozen yet) the init ends the
+ * job as SIGKILL would have.  A restored init gets the same signal when
+ * criu exits: it is told apart by its identity (host pid and start time,
+ * which a restore changes), taken when it was disarmed, and waits for
+ * ibsnap restart's ISN_SIG_ARM.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,13 +32,70 @@
 
 #include "cli.h"
 
+/* the parent-death signal while disarmed (a dump is under way) */
+#define ISN_SIG_ORPHAN (SIGRTMIN + 4)
+
 static const int fwd_sigs[] = { SIGINT,	 SIGTERM, SIGHUP,   SIGQUIT,
 				SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD };
 
+/* This process as the host sees it (its /proc is the host's). */
+struct self_id {
+	long pid, ppid;
+	unsigned long long start; /* clock ticks after boot */
+};
+
+/* When disarmed: who we were, or pid 0 (unknown: never end the job). */
+static struct self_id disarmed_as;
+
+static int self_read(struct self_id *id)
+{
+	char buf[1024], *p;
+	ssize_t n;
+	int fd;
+
+	fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* after the name, which may hold anything */
+	if (!p || sscanf(buf, "%ld", &id->pid) != 1 ||
+	    sscanf(p + 2,
+		   "%*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u "
+		   "%*d %*d %*d %*d %*d %*d %llu",
+		   &id->ppid, &id->start) != 2)
+		return -1;
+	return 0;
+}
+
 static void arm(bool on)
 {
-	prctl(PR_SET_PDEATHSIG, on ? SIGKILL : 0);
+	if (!on && self_read(&disarmed_as))
+		disarmed_as.pid = 0;
+	prctl(PR_SET_PDEATHSIG, on ? SIGKILL : ISN_SIG_ORPHAN);
 	prctl(PR_SET_NAME, on ? ISN_INIT_ARMED : ISN_INIT_DISARMED);
+}
+
+/*
+ * ISN_SIG_ORPHAN: the parent died while the init was disarmed (or before
+ * it was armed again: the signal stayed pending).  The same process as at
+ * the disarm, under a new parent: the agent is gone, and the job ends as
+ * it would have without a dump (the init killed; in a PID namespace its
+ * end kills the rest).  A restored process (another pid or start time) is
+ * left for ibsnap restart to arm.
+ */
+static void orphaned(void)
+{
+	struct self_id now;
+
+	if (!disarmed_as.pid || self_read(&now) || now.pid != disarmed_as.pid ||
+	    now.start != disarmed_as.start || now.ppid == disarmed_as.ppid)
+		return;
+	kill(getpid(), SIGKILL);
+	_exit(128 + SIGKILL); /* pid 1 of a namespace ignores its own */
 }
 
 static void noop(int sig)
@@ -53,6 +119,7 @@ static void exec_cmd(char **cmd, const sigset_t *old)
 		signal(fwd_sigs[i], SIG_DFL);
 	signal(ISN_SIG_ARM, SIG_DFL);
 	signal(ISN_SIG_DISARM, SIG_DFL);
+	signal(ISN_SIG_ORPHAN, SIG_DFL);
 	prctl(PR_SET_PDEATHSIG, 0);
 	sigprocmask(SIG_SETMASK, old, NULL);
 	if (preload) {
@@ -84,8 +151,10 @@ int isn_cmd_init(int argc, char **argv)
 	}
 	sigaction(ISN_SIG_ARM, &sa, NULL);
 	sigaction(ISN_SIG_DISARM, &sa, NULL);
+	sigaction(ISN_SIG_ORPHAN, &sa, NULL);
 	sigaddset(&set, ISN_SIG_ARM);
 	sigaddset(&set, ISN_SIG_DISARM);
+	sigaddset(&set, ISN_SIG_ORPHAN);
 	sigprocmask(SIG_BLOCK, &set, &old);
 	arm(true);
 	if (getpid() != 1) /* no namespace: still reap the orphans */
@@ -104,6 +173,10 @@ int isn_cmd_init(int argc, char **argv)
 			continue;
 		if (sig == ISN_SIG_ARM || sig == ISN_SIG_DISARM) {
 			arm(sig == ISN_SIG_ARM);
+			continue;
+		}
+		if (sig == ISN_SIG_ORPHAN) {
+			orphaned();
 			continue;
 		}
 		if (sig != SIGCHLD) {
