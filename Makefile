@@ -238,7 +238,7 @@ bench-ucx: deps
 # ---- end of lab tier block ----
 
 # ---- coordinator (ibsnapd), its client in libibsnap.so, the CLI (issue 6) ----
-COORD_WIRE_SRCS := coord/proto.c coord/proto_msg.c coord/net.c
+COORD_WIRE_SRCS := coord/proto.c coord/proto_msg.c coord/net.c coord/wfault.c
 COORD_LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(COORD_WIRE_SRCS) \
 	coord/client.c coord/client_ckpt.c coord/client_pmix.c)
 COORDD_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(COORD_WIRE_SRCS) \

@@ -30,6 +30,10 @@ static struct {
 	ev_signal sigs[7];
 	ev_timer retry;
 	double backoff;
+	/* the last DUMP (ckpt, pre-dump or not) and WAKE served: a repeat
+	 * (tests: IBSNAP_COORD_FAULT dup) is not served twice */
+	uint32_t dump_ckpt, dump_kind, wake_ckpt;
+	bool woken; /* the WAKE of the checkpoint in progress came */
 } ag;
 
 static const int pass_sigs[] = { SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,
@@ -120,6 +124,8 @@ static void on_begin(struct isn_agent_ctx *ax, const struct isn_m_ckpt_begin *m)
 					      << 32;
 	}
 	ax->in_ckpt = true;
+	if (ax->ckpt != m->ckpt)
+		ag.woken = false;
 	ax->ckpt = m->ckpt;
 	ax->ck_flags = m->flags;
 	ax->nranks = m->nranks;
@@ -165,8 +171,18 @@ int isn_agent_arm_init(struct isn_agent_ctx *ax, bool on)
 static void on_dump(struct isn_agent_ctx *ax, const struct isn_m_dump *m)
 {
 	struct isn_m_dump_done d = { .ckpt = m->ckpt };
+	uint32_t kind = 1 + !!(m->flags & ISN_CK_PREDUMP);
 	uint64_t t0 = isn_now_us();
 
+	if (ag.dump_ckpt == m->ckpt && ag.dump_kind == kind) {
+		fprintf(stderr,
+			"ibsnap: agent: DUMP of checkpoint %u again: "
+			"ignored\n",
+			m->ckpt);
+		return;
+	}
+	ag.dump_ckpt = m->ckpt;
+	ag.dump_kind = kind;
 	if (!(m->flags & ISN_CK_NO_DUMP)) {
 		/* a restored init must not die with criu, its first parent */
 		d.status = isn_agent_arm_init(ax, false);
@@ -205,6 +221,15 @@ static void on_wake(struct isn_agent_ctx *ax, const struct isn_m_wake *m)
 	bool flush = false;
 	int ret;
 
+	if (ag.woken && ag.wake_ckpt == m->ckpt) {
+		fprintf(stderr,
+			"ibsnap: agent: WAKE of checkpoint %u again: "
+			"ignored\n",
+			m->ckpt);
+		return;
+	}
+	ag.woken = true;
+	ag.wake_ckpt = m->ckpt;
 	if (m->flags & ISN_WK_COMMIT) {
 		/* a copy still running would put an older image into DIR
 		 * after this one, or lose its source in the stage */
@@ -262,6 +287,12 @@ static void on_end(struct isn_agent_ctx *ax, const struct isn_m_ckpt_end *m)
 	 * on another host) leaves this agent's pre-dump behind */
 	if (m->status && ax->in_ckpt)
 		isn_image_discard(ax);
+	/* ... and one whose WAKE never came after the DUMP (lost: the
+	 * daemon timed out) leaves its processes waiting to be woken: they
+	 * roll back alone and rejoin */
+	if (m->status && ax->in_ckpt && !ag.woken && ag.dump_ckpt == ax->ckpt &&
+	    ag.dump_kind == 1)
+		isn_agent_wake(ax, ISN_WAKE_ROLLBACK, NULL, 0, NULL);
 	ax->in_ckpt = false;
 	if (ax->restart && !ax->quiet) {
 		printf("%s (%.1f ms)\n", m->text, m->usec / 1000.);

@@ -47,6 +47,7 @@ void isn_cl_close(void)
 	if (isn_cl.sock >= 0)
 		close(isn_cl.sock);
 	isn_cl.sock = -1;
+	isn_cl.ph_seen = false;
 	isn_rx_free(&isn_cl.rx);
 	isn_rx_init(&isn_cl.rx, ISN_MSG_MAX);
 }

@@ -36,6 +36,21 @@ static void drop_blobs(void)
 	isn_cl.x_pmix_data = NULL;
 }
 
+/*
+ * The PHASE this connection ran last, again: the daemon sends each once,
+ * so only a fault (tests: IBSNAP_COORD_FAULT) repeats one; it is not run
+ * twice (its handler would drain or rebuild twice).
+ */
+static bool phase_repeat(const struct isn_m_phase *ph)
+{
+	if (!isn_cl.ph_seen || ph->ckpt != isn_cl.ph_ckpt ||
+	    ph->seq != isn_cl.ph_seq)
+		return false;
+	isn_cl_log("checkpoint %u: %s again: ignored", ph->ckpt,
+		   isn_phase_name(ph->phase));
+	return true;
+}
+
 static int put_fence_get(struct isn_exchange *x, const void *blob, size_t len,
 			 const struct isn_blob **all, size_t *n)
 {
@@ -68,8 +83,12 @@ static int put_fence_get(struct isn_exchange *x, const void *blob, size_t len,
 		if (h.type == ISN_MSG_ALL) {
 			ret = isn_all_decode(payload, h.len, &seq,
 					     &isn_cl.x_blobs, n);
-			if (ret || seq != isn_cl.x_seq)
-				return ret ? ret : -EPROTO;
+			if (ret)
+				return ret;
+			if (seq != isn_cl.x_seq) { /* a repeat of an old one */
+				drop_blobs();
+				continue;
+			}
 			*all = isn_cl.x_blobs;
 			return pmix ? isn_cl_pmix_exchange(blob, len, all, n) :
 				      0;
@@ -79,7 +98,8 @@ static int put_fence_get(struct isn_exchange *x, const void *blob, size_t len,
 		    xf.seq == isn_cl.x_seq)
 			return xf.code < 0 ? xf.code : -ECANCELED;
 		if (h.type == ISN_MSG_PHASE &&
-		    !isn_msg_decode(h.type, payload, h.len, &isn_cl.stash)) {
+		    !isn_msg_decode(h.type, payload, h.len, &isn_cl.stash) &&
+		    !phase_repeat(&isn_cl.stash)) {
 			isn_cl.stashed = true; /* the rollback has begun */
 			return -ECANCELED;
 		}
@@ -133,6 +153,9 @@ static int run_phase(const struct isn_m_phase *ph)
 	}
 	isn_cl.ckpt = ph->ckpt;
 	isn_cl.x_seq = ph->seq;
+	isn_cl.ph_seen = true;
+	isn_cl.ph_ckpt = ph->ckpt;
+	isn_cl.ph_seq = ph->seq;
 	isn_cl.x_used = false;
 	ack.status = call_handler(ph->phase, new_inc, false);
 	ack.usec = isn_now_us() - t0;
@@ -176,9 +199,14 @@ static enum isn_cl_state lost(const char *why)
 
 enum isn_cl_state isn_cl_serve(void)
 {
-	union {
+	union { /* what the daemon may send a process */
 		struct isn_m_phase ph;
 		struct isn_m_error err;
+		struct isn_m_registered reg;
+		struct isn_m_retry retry;
+		struct isn_m_xfail xf;
+		struct isn_m_detach det;
+		struct isn_m_fenced fenced;
 	} m;
 	const void *payload;
 	struct isn_hdr h;
@@ -194,11 +222,15 @@ enum isn_cl_state isn_cl_serve(void)
 		ret = isn_cl_wait_msg(&h, &payload);
 		if (ret == -ECANCELED)
 			return ISN_CL_STOP;
+		/* an exchange's answer repeated after its handler returned */
+		if (ret > 0 &&
+		    (h.type == ISN_MSG_ALL || h.type == ISN_MSG_PART))
+			continue;
 		if (ret < 0 || isn_msg_decode(h.type, payload, h.len, &m))
 			return lost("the coordinator is gone");
 		switch (h.type) {
 		case ISN_MSG_PHASE:
-			if (run_phase(&m.ph))
+			if (!phase_repeat(&m.ph) && run_phase(&m.ph))
 				return lost("the coordinator is gone");
 			break;
 		case ISN_MSG_DETACH:

@@ -36,6 +36,9 @@ struct isn_client {
 	/* the checkpoint under way */
 	uint32_t ckpt;
 	bool in_ckpt, released, rebuilt, new_inc;
+	/* the last PHASE run on this connection: a repeat is not run again */
+	bool ph_seen;
+	uint32_t ph_ckpt, ph_seq;
 	/* a PHASE that came while a handler waited in an exchange */
 	bool stashed;
 	struct isn_m_phase stash;

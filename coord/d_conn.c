@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "wfault.h"
 
 #define conn_of(w, member) \
 	((struct isn_conn *)((char *)(w)-offsetof(struct isn_conn, member)))
@@ -129,11 +130,12 @@ static void conn_flush(struct isn_conn *c)
 		isn_ck_gets_resume(c->d);
 }
 
-void isn_conn_send_sbuf(struct isn_conn *c, struct isn_sbuf *b)
+/* Queue @b on @c (one more reference); flush if the queue was empty. */
+static void oq_add(struct isn_conn *c, struct isn_sbuf *b)
 {
 	struct isn_oq *q;
 
-	if (!c || c->dead || !b)
+	if (c->dead)
 		return;
 	q = calloc(1, sizeof(*q));
 	if (!q) {
@@ -151,6 +153,20 @@ void isn_conn_send_sbuf(struct isn_conn *c, struct isn_sbuf *b)
 	c->d->oq_total += b->len;
 	if (c->oq_head == q)
 		conn_flush(c);
+}
+
+void isn_conn_send_sbuf(struct isn_conn *c, struct isn_sbuf *b)
+{
+	enum isn_wf_act act;
+
+	if (!c || c->dead || !b)
+		return;
+	act = isn_wfault(b->data, b->len);
+	if (act == ISN_WF_DROP)
+		return;
+	if (act == ISN_WF_DUP)
+		oq_add(c, b);
+	oq_add(c, b);
 }
 
 void isn_conn_send(struct isn_conn *c, uint16_t type, const void *msg)

@@ -232,6 +232,9 @@ static void usage(FILE *out)
 	      "(default 120)\n"
 	      "  --dump-timeout S      the same for a host's CRIU dump "
 	      "(default 3600)\n"
+	      "                        (defaults from $IBSNAP_PHASE_TIMEOUT "
+	      "and\n"
+	      "                        $IBSNAP_DUMP_TIMEOUT: for tests)\n"
 	      "  -v, --verbose         log every phase\n",
 	      out);
 }
@@ -253,8 +256,15 @@ static int parse_opts(struct isn_d *d, int argc, char **argv, bool *fg,
 		{ "help", no_argument, 0, 'h' },
 		{ 0 },
 	};
+	const char *pt = getenv("IBSNAP_PHASE_TIMEOUT");
+	const char *dt = getenv("IBSNAP_DUMP_TIMEOUT");
 	int c;
 
+	/* an implicit daemon takes them from the ibsnap that starts it */
+	if (pt && *pt)
+		d->o.phase_timeout_s = atof(pt);
+	if (dt && *dt)
+		d->o.dump_timeout_s = atof(dt);
 	while ((c = getopt_long(argc, argv, "fvh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'f':

@@ -58,7 +58,13 @@ static void end_text(struct isn_ckpt *ck, char *out, size_t len)
 	const char *stop = ck->flags & ISN_CK_STOP ? "; the job was stopped" :
 						     "";
 
-	if (ck->failed)
+	if (ck->failed && ck->committed && !ck->wake_lost)
+		snprintf(out, len,
+			 "%s %u failed: %.300s; its image in %.100s was "
+			 "committed before; the job goes on",
+			 what, ck->id, ck->why,
+			 ck->stage[0] ? ck->stage : ck->dir);
+	else if (ck->failed)
 		snprintf(out, len, "%s %u failed: %.400s; the job goes on",
 			 what, ck->id, ck->why);
 	else if (ck->restore)
@@ -303,6 +309,8 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	snprintf(how, sizeof(how), "did not finish %s within %.0f s",
 		 isn_ck_step_name(ck->step), secs);
 	for (a = j->agents; a; a = a->next) {
+		if (a->waiting && ck->step == ISN_ST_WAKE)
+			ck->wake_lost = true;
 		if (a->waiting)
 			isn_ck_failf(ck, -ETIMEDOUT,
 				     "the host agent on %s (pid %u) %s",

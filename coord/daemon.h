@@ -133,6 +133,7 @@ struct isn_ckpt {
 	bool failed;
 	bool restore; /* ibsnap restart: ranks rejoin, REBUILD is new */
 	bool committed; /* the image is in place */
+	bool wake_lost; /* an agent did not answer WAKE: committed or not? */
 	uint32_t nranks, rejoined; /* restore: ranks expected, back */
 	uint32_t xfail_seq; /* the exchange of this step has failed */
 	uint32_t fence_seq; /* the exchange of this step is complete */

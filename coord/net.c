@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "net.h"
+#include "wfault.h"
 
 int isn_addr_parse(const char *s, struct isn_addr *a)
 {
@@ -196,8 +197,11 @@ int isn_send_msg(int fd, uint16_t type, const void *msg)
 {
 	struct isn_wbuf w = { 0 };
 	int ret = isn_msg_encode(&w, type, msg);
+	enum isn_wf_act act = ret ? ISN_WF_SEND : isn_wfault(w.p, w.len);
 
-	if (!ret)
+	if (!ret && act != ISN_WF_DROP)
+		ret = isn_write_all(fd, w.p, w.len);
+	if (!ret && act == ISN_WF_DUP)
 		ret = isn_write_all(fd, w.p, w.len);
 	isn_wbuf_free(&w);
 	return ret;

@@ -1,0 +1,141 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Coordinator messages dropped, sent twice or delayed (IBSNAP_COORD_FAULT,
+# coord/wfault.h), with the stand-in criu.  Each case is a job of N peers
+# under one ibsnap run with its own ibsnapd, every process of it (daemon,
+# agent, peers) started with the fault, limited to the first matching
+# message of each process (n=1), so the job's first checkpoint meets it and
+# its second does not:
+#  - a dropped message: the checkpoint fails after the phase (or dump)
+#    timeout, naming who did not finish what; no image restart would take
+#    (or, after the commit, the complete image only); the peers roll back,
+#    come back, and the second checkpoint works;
+#  - a message sent twice is ignored by its receiver (a handler never runs
+#    twice, a dump is not done twice): both checkpoints work;
+#  - every message delayed: both checkpoints work.
+# Then the job ends with every peer's checks passed (exit status 0).
+# Cases run a few at a time: most of the time is spent in timeouts.
+source "$(dirname "$0")/lib.sh"
+
+N=2
+export IBSNAP_CRIU=$FAKE_CRIU IBSNAP_PHASE_TIMEOUT=1 IBSNAP_DUMP_TIMEOUT=2
+TMO="within 1 s"
+
+# no tree of DIR that restart would take
+no_image() {
+	[[ -z $(ls "$1/$HOST" 2>/dev/null | grep -v dump-failed) ]] &&
+		! "$IBSNAP" restart --dry-run --dir "$1" >/dev/null 2>&1
+}
+# the image of checkpoint $2 in DIR, taken by restart
+image_of() {
+	"$IBSNAP" restart --dry-run --dir "$1" >/dev/null 2>&1 &&
+		grep -qx "ckpt=$2" "$1/$HOST"/*/ibsnap.meta
+}
+# no peer ran a phase's handler more often than the job ran that phase
+no_handler_twice() {
+	local f p
+	for f in "$1"/peer-*.log; do
+		for p in quiesce drain release rebuild resume; do
+			[[ $(grep -c "^$p-enter$" "$f") -le 2 ]] || return 1
+		done
+	done
+}
+
+# one NAME SPEC OUTCOME [TEXT]: OUTCOME is ok, fail (TEXT in the failed
+# checkpoint's report, no image) or fail-committed (TEXT, and the image
+# was committed before the failure).  Check lines go to stdout.
+one() {
+	local name=$1 spec=$2 outcome=$3 text=$4
+	local d=$T/peers-$name job=w-$name rc
+	mkdir -p "$d"
+	export IBSNAP_COORD_SOCK=$d/ibsnapd.sock FAKE_CRIU_CTL=$d
+	local logs=("$d/ck1" "$d/run.out" "$d/ibsnapd.log")
+	ok_more() { :; }
+	IBSNAP_COORD_FAULT=$spec start_job "$d" $N --job "$job"
+	wait_for 300 has_procs "$job" $N
+	ok "[$name] $N peers registered" $? "${logs[@]}"
+	"$IBSNAP" checkpoint --job "$job" --dir "$d/img" >"$d/ck1" 2>&1
+	rc=$?
+	case $outcome in
+	ok)
+		[[ $rc -eq 0 ]] && image_of "$d/img" 1
+		ok "[$name] the checkpoint works" $? "${logs[@]}"
+		;;
+	fail)
+		[[ $rc -eq 1 ]] && grep -q -- "$text" "$d/ck1" &&
+			grep -q "the job goes on" "$d/ck1" && no_image "$d/img"
+		ok "[$name] the checkpoint fails: '$text'; no image" $? \
+			"${logs[@]}" <(ls -lAR "$d/img")
+		;;
+	fail-committed)
+		[[ $rc -eq 1 ]] && grep -q -- "$text" "$d/ck1" &&
+			image_of "$d/img" 1
+		ok "[$name] the checkpoint fails after its commit: '$text'; the image is whole" $? \
+			"${logs[@]}" <(ls -lAR "$d/img")
+		;;
+	esac
+	local what=""
+	[[ $spec == *type=* ]] && what=${spec##*type=} && what=${what/:/(} &&
+		[[ $what == *"("* ]] && what+=")"
+	grep -q "wire fault\[[0-9]*\]: .*$what" "$d/run.out" "$d/ibsnapd.log"
+	ok "[$name] the fault was injected" $? "$d/run.out" "$d/ibsnapd.log"
+	wait_for 300 has_procs "$job" $N && kill -0 "$JOB_PID"
+	ok "[$name] the job runs on, its $N peers registered" $? "${logs[@]}"
+	"$IBSNAP" checkpoint --job "$job" --dir "$d/img" >"$d/ck2" 2>&1 &&
+		image_of "$d/img" 2
+	ok "[$name] the next checkpoint works" $? "$d/ck2" "$d/run.out" "$d/ibsnapd.log"
+	stop_job "$d" && [[ $(logs_with "$d" "^exit$") -eq $N ]] &&
+		no_handler_twice "$d" && [[ $(grep -c '^dump ' "$d/args") -le 2 ]] &&
+		! grep -q "cannot move" "$d/run.out"
+	ok "[$name] the job ends, its peers' checks passed; no handler ran, no dump was done twice" $? \
+		"$d/run.out" <(phases "$d") "$d/args"
+	[[ -f $IBSNAP_COORD_SOCK.lock ]] && kill "$(cat "$IBSNAP_COORD_SOCK.lock")" 2>/dev/null
+	return 0
+}
+
+CASES=(
+	# DRAIN
+	"drain-phase-drop  drop=1,n=1,type=PHASE:drain  fail  did not finish drain $TMO"
+	"drain-ack-drop    drop=1,n=1,type=ACK:drain    fail  did not finish drain $TMO"
+	"drain-phase-dup   dup=1,n=1,type=PHASE:drain   ok"
+	"drain-ack-dup     dup=1,n=1,type=ACK:drain     ok"
+	"drain-put-dup     dup=1,n=1,type=PUT           ok"
+	"drain-all-dup     dup=1,n=1,type=ALL           ok"
+	# RELEASE and the dump
+	"release-drop      drop=1,n=1,type=PHASE:release fail did not finish release $TMO"
+	"detach-drop       drop=1,n=1,type=DETACH       fail  did not finish release $TMO"
+	"release-dup       dup=1,n=1,type=PHASE:release ok"
+	"dump-drop         drop=1,n=1,type=DUMP         fail  did not finish dump within 2 s"
+	"dump-done-drop    drop=1,n=1,type=DUMP_DONE    fail  did not finish dump within 2 s"
+	"dump-dup          dup=1,n=1,type=DUMP          ok"
+	"dump-done-dup     dup=1,n=1,type=DUMP_DONE     ok"
+	# WAKE
+	"wake-drop         drop=1,n=1,type=WAKE         fail  did not finish rejoin $TMO"
+	"wake-done-drop    drop=1,n=1,type=WAKE_DONE    fail-committed did not finish rejoin $TMO"
+	"wake-dup          dup=1,n=1,type=WAKE          ok"
+	# RESUME
+	"resume-drop       drop=1,n=1,type=PHASE:resume fail-committed did not finish resume $TMO during resume; its image in .* was committed before"
+	"resume-ack-drop   drop=1,n=1,type=ACK:resume   fail-committed did not finish resume $TMO during resume; its image in .* was committed before"
+	"resume-dup        dup=1,n=1,type=PHASE:resume  ok"
+	# every message of every process, 20 ms late
+	"delay             delay_us=20000               ok"
+)
+
+PAR=${WIRE_PAR:-5}
+i=0
+for c in "${CASES[@]}"; do
+	read -r name spec outcome text <<<"$c"
+	(one "$name" "$spec" "$outcome" "$text" >"$T/result-$name" 2>&1) &
+	i=$((i + 1))
+	((i % PAR == 0)) && wait
+done
+wait
+for c in "${CASES[@]}"; do
+	read -r name _ <<<"$c"
+	cat "$T/result-$name"
+	n_ok=$(grep -c '^ok ' "$T/result-$name")
+	n_fail=$(grep -c '^FAIL ' "$T/result-$name")
+	checks=$((checks + n_ok + n_fail))
+	failures=$((failures + n_fail))
+done
+finish
