@@ -13,9 +13,12 @@
 # a reboot; every restarted run must end with every page and every message
 # checked ("ok" in both ranks' result files).
 #   downtime.sh dump BUILD_DIR STATE_DIR      boot 1 of the lab tier: on
-#       rxe0, R = 8 MiB, case (c) only: checkpoint, check the image, kill
-#   downtime.sh restore BUILD_DIR STATE_DIR   boot 2: restart from DIR
-#       (FAST is gone), the job ends with every check passed
+#       rxe0, R = 8 MiB, case (c) as periodic checkpoints (ibsnap run --dir
+#       --stage --predump --interval 1s): two, ckpt-2 chained on ckpt-1;
+#       each image holds its pre-dump; killed
+#   downtime.sh restore BUILD_DIR STATE_DIR   boot 2: restart from the
+#       newest chained image in DIR (FAST is gone), the job ends with every
+#       check passed
 #   downtime.sh bench BUILD_DIR STATE_DIR     boot 1 of make bench-downtime:
 #       rxe0 and the fake HCA, R = 64 and 256 MiB (IBSNAP_DT_SIZES): one job
 #       per backend and size, checkpointed (a), (b), (c) in turn; their
@@ -24,6 +27,13 @@
 #       is killed mid-copy: restart from DIR must take 3, never 4
 #   downtime.sh bench-restore BUILD_DIR STATE_DIR   boot 2: restart each
 #       from DIR (IBSNAP_DT_ONLY=RE: only the jobs whose name matches)
+#   downtime.sh chain BUILD_DIR STATE_DIR     periodic chained checkpoints
+#       (boot 1 of make bench-downtime too): on rxe0, R = 64 MiB (IBSNAP_DT_CHAIN_MIB)
+#       rewritten at 1 MiB/s, rank 0 under ibsnap run --dir --stage
+#       --predump --interval 40s (IBSNAP_DT_CHAIN_T): three checkpoints,
+#       ckpt-1 full, 2 and 3 chained, each writing < half of ckpt-1; killed
+#   downtime.sh chain-restore BUILD_DIR STATE_DIR   boot 2: restart from
+#       the newest chained image in DIR, every page checked
 #   downtime.sh calib BUILD_DIR STATE_DIR     a copy on tmpfs and a hash,
 #       timed (the guest's against the host's: how much slower TCG is)
 # STATE_DIR must outlive the guest (guest.sh --rw).
@@ -216,31 +226,190 @@ flusher_killed() {
 		"$out" "$out.pick" "$dir/img/$HOST/.manifest"
 }
 
-case $stage in
-dump)
-	mkdir -p "$D"
-	: >"$D/rows"
-	if start rxe8 rxe 8; then
-		ok "rxe8: both ranks of the 8 MiB job run on rxe0" 0
-		checkpoint rxe8 c 1 && touch "$D/rxe8/dumped"
-		img=$D/rxe8/img/$HOST
-		ok "rxe8: each image holds its pre-dump (TREE/parent -> predump)" \
-			"$(rc test "$(ls -d "$img"/*/predump | wc -l)" = 2 -a \
-				"$(readlink "$img"/*/parent | sort -u)" = predump)" \
-			"$D/rows"
-		# DIR is complete (checked above): no need to wait for the end
-		kill_job nowait
-		# the restart from the stage in the same boot: make
-		# bench-downtime (its time does not fit make test's budget)
-	else
-		ok "rxe8: both ranks of the 8 MiB job run on rxe0" 1 \
-			"$D/rxe8/rank0.log" "$D/rxe8/rank1.log"
-		kill_job
+# ---- periodic chained checkpoints (ibsnap run --dir --predump --interval):
+# rank 0's ibsnap run is the driver, checkpoint N+1 of each tree chains on
+# its checkpoint N (only the pages dirtied since)
+
+# start_periodic CASE BACKEND MIB INTERVAL: as start, but rank 0's ibsnap
+# run takes the checkpoints: --dir D/CASE/img --stage FAST/CASE --predump
+# --interval INTERVAL --keep 3.  Each rank's output reaches rankR.log
+# through a pipe (the guest has no /dev/fd for a process substitution):
+# the driver writes its reports after each dump, and CRIU refuses to
+# restore a file whose size changed, while a pipe to the old agent is
+# replaced by restart's own.  RPID: the timeout of each ibsnap run.
+start_periodic() {
+	local c=$1 dir=$D/$1 r per
+	rm -rf "$dir" "${FAST:?}/$1" && mkdir -p "$dir/run" "$FAST" &&
+		cd "$dir" || return 1
+	backend "$2"
+	echo "$2 $3" >"$dir/params"
+	RPID=()
+	for r in 0 1; do
+		per=()
+		[[ $r = 0 ]] && per=(--dir "$dir/img" --stage "$FAST/$c"
+			--predump --interval "$4" --keep 3)
+		(
+			IBSNAP_FAKE_NODE=n$r timeout -k 5 "$T" "$IBSNAP" run \
+				--job "dt-$c" "${per[@]}" -- "$MEMJOB" "$r" \
+				"$dir/run" "$3" "$RATE" "$DEV" "$GIDX" </dev/null 2>&1 &
+			echo $! >"$dir/rpid.$r"
+			wait
+		) | cat >"$dir/rank$r.log" &
+		wait_for 10 test -s "$dir/rpid.$r"
+		RPID+=("$(cat "$dir/rpid.$r")")
+	done
+	wait_for 300 test -e "$dir/run/ready.0" -a -e "$dir/run/ready.1" &&
+		wait_for 60 registered "dt-$c"
+}
+
+# inits PID: the job inits (ibsnap-init) under PID, at any depth
+inits() {
+	local k
+	for k in $(pgrep -P "$1"); do
+		if [[ $(cat "/proc/$k/comm" 2>/dev/null) == ibsnap-init* ]]; then
+			echo "$k"
+		else
+			inits "$k"
+		fi
+	done
+}
+
+# done_n CASE: periodic checkpoints the driver reports done
+done_n() {
+	grep -c '^ibsnap run: checkpoint (interval) into .* done$' \
+		"$D/$1/rank0.log" 2>/dev/null
+}
+whole() { complete "$D/$1/img/ckpt-$2" "$(ckpt_of "$1" "$2")"; }
+ckpt_of() { # CASE N: the coordinator's checkpoint of ckpt-N
+	sed -n 's/^ckpt=//p' "$D/$1/img/ckpt-$2/$HOST"/*/ibsnap.meta 2>/dev/null |
+		head -1
+}
+
+# chain_rows CASE: one line per periodic checkpoint that was done, from the
+# driver's reports: "N downtime predump dump MiB-written MiB-pages full|on-K"
+chain_rows() {
+	awk '
+	/^ibsnap run: checkpoint \(interval\) into .*ckpt-[0-9]+$/ {
+		n = $NF; sub(/.*ckpt-/, "", n); down = pre = dump = mib = pg = kind = "-" }
+	/^  predump / { pre = $2 }
+	/^  dump / { dump = $2 }
+	/^downtime / { down = $2 }
+	/^image .* MiB written/ { mib = $2; pg = $7
+		kind = $0 ~ /chained on checkpoint/ ? "on-" $(NF - 4) : "full" }
+	/^ibsnap run: checkpoint \(interval\) into .* done$/ {
+		print n, down, pre, dump, mib, pg, kind }' "$D/$1/rank0.log"
+}
+
+# chain CASE BACKEND MIB INTERVAL K [sizes]: the job checkpointed by its
+# driver until ckpt-K is whole in DIR; ckpt-1 full, 2..K each chained on
+# the one before (with "sizes": each writing less than half of ckpt-1);
+# killed
+chain() {
+	local c=$1 dir=$D/$1 k=$5 n img rows kinds links want
+	start_periodic "$c" "$2" "$3" "$4"
+	ok "$c: both ranks of the $3 MiB job run on $2 (rank 0 checkpointed every $4)" $? \
+		"$dir/rank0.log" "$dir/rank1.log" || {
+		kill_chain
+		return 1
+	}
+	ok "$c: $k periodic checkpoints, ckpt-$k whole in DIR" \
+		"$(rc wait_for "$T" eval '[[ $(done_n "$c") -ge $k ]] && whole "$c" $k')" \
+		"$dir/rank0.log" || {
+		kill_chain
+		return 1
+	}
+	kill_chain nowait
+	rows=$dir/chain.rows
+	chain_rows "$c" | tee "$rows" | sed 's/^/     ckpt-/'
+	img=$dir/img
+	ok "$c: each image holds its pre-dump (TREE/parent -> predump)" \
+		"$(rc test "$(for ((n = 1; n <= k; n++)); do
+			readlink "$img/ckpt-$n/$HOST"/*/parent; done | sort -u)" = predump)" \
+		"$dir/rank0.log"
+	kinds=full links=ok
+	for ((n = 2; n <= k; n++)); do
+		kinds="$kinds on-$(ckpt_of "$c" $((n - 1)))"
+		want=$(cd "$img/ckpt-$((n - 1))/$HOST" && for t in *; do
+			echo "../../../../ckpt-$((n - 1))/$HOST/$t"; done | sort -u)
+		[[ $(readlink "$img/ckpt-$n/$HOST"/*/predump/parent | sort -u) == "$want" ]] ||
+			links=bad
+	done
+	ok "$c: ckpt-1 full; ckpt-2..$k each chained on the one before (relative links, in DIR too)" \
+		"$(rc test "$(awk -v k="$k" '$1 <= k { printf "%s ", $7 }' "$rows")" = \
+			"$kinds " -a "$links" = ok)" "$rows" "$dir/rank0.log"
+	if [[ ${6:-} = sizes ]]; then
+		ok "$c: ckpt-2..$k each write less than half of ckpt-1" \
+			"$(rc awk -v k="$k" '$1 == 1 { f = $5 } $1 >= 2 && $1 <= k { n++; if ($5 * 2 >= f) bad++ }
+				END { exit !(f > 0 && n == k - 1 && !bad) }' "$rows")" "$rows"
+		for ((n = 1; n <= k; n++)); do
+			echo "     ckpt-$n in DIR: $(du -sm "$img/ckpt-$n/$HOST" | cut -f1) MiB (du, its own files)"
+		done | tee -a "$dir/chain.du"
 	fi
+	echo "$k" >"$dir/dumped"
+}
+
+# kill_chain [nowait]: the job's inits (under rank 0's driver and agent, or
+# rank 1's ibsnap run) killed; the ibsnap runs end
+kill_chain() {
+	local p
+	for p in "${RPID[@]}"; do
+		kill -9 $(inits "$p") 2>/dev/null
+	done
+	[[ ${1:-} = nowait ]] || wait_for 120 gone "${RPID[@]}"
+}
+gone() { # PID...: none of them runs
+	local p
+	for p in "$@"; do
+		kill -0 "$p" 2>/dev/null && return 1
+	done
+	return 0
+}
+
+# picked_chained PICK DIR K: restart --dry-run's choice (PICK) is from DIR,
+# ckpt-K or later, an image with a parent
+picked_chained() {
+	local t n
+	grep -q "^checkpoint [0-9]* from $2 (dir)\$" "$1" || return 1
+	t=$(sed -n 2p "$1")
+	n=${t#"$2"/ckpt-}
+	n=${n%%/*}
+	[[ $n =~ ^[0-9]+$ ]] && ((n >= $3)) && grep -q '^parent_ckpt=' "$t/ibsnap.meta"
+}
+
+# chain_restore CASE: after the reboot, restart takes the newest chained
+# image in DIR (FAST is gone) and the job ends with every page checked
+chain_restore() {
+	local c=$1 dir=$D/$1 pick k
+	ok "$c: checkpointed in the previous boot" "$(rc test -e "$dir/dumped")" ||
+		return 1
+	cd "$dir" || return 1
+	pick=$dir/chain.pick
+	"$IBSNAP" restart --dry-run --dir "$dir/img" --stage "$FAST/$c" >"$pick" 2>&1
+	k=$(cat "$dir/dumped")
+	ok "$c: restart takes a chained image from DIR (ckpt-$k or later: parent_ckpt in its meta)" \
+		"$(rc picked_chained "$pick" "$dir/img" "$k")" "$pick"
+	restart "$c" dir --stage "$FAST/$c"
+}
+
+case $stage in
+chain)
+	mkdir -p "$D"
+	RATE=${IBSNAP_DT_RATE:-1}
+	chain chain rxe "${IBSNAP_DT_CHAIN_MIB:-64}" "${IBSNAP_DT_CHAIN_T:-40s}" 3 sizes
+	;;
+chain-restore)
+	chain_restore chain
+	;;
+dump)
+	# the periodic chained checkpoints, small: R = 8 MiB at 2 MiB/s, two
+	# back to back (one every second: an interval that comes during a
+	# checkpoint is skipped), the second chained on the first; sizes not
+	# compared (between two the job rewrites its 8 MiB)
+	mkdir -p "$D"
+	chain rxe8 rxe 8 1s 2
 	;;
 restore)
-	ok "rxe8: checkpointed in the previous boot" \
-		"$(rc test -e "$D/rxe8/dumped")" && restart rxe8 dir --stage "$FAST/rxe8"
+	chain_restore rxe8
 	;;
 bench)
 	mkdir -p "$D"
@@ -294,7 +463,9 @@ calib)
 bench-restore)
 	for d in "$D"/*/; do
 		c=$(basename "$d")
-		[[ -e $d/dumped && $c =~ ${IBSNAP_DT_ONLY:-.} ]] || continue
+		# (chain: its own stage, chain-restore)
+		[[ -e $d/dumped && $c != chain && $c =~ ${IBSNAP_DT_ONLY:-.} ]] ||
+			continue
 		restart "$c" dir --stage "$FAST/$c"
 	done
 	;;
