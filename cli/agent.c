@@ -183,7 +183,14 @@ static void on_dump(struct isn_agent_ctx *ax, const struct isn_m_dump *m)
 	}
 	ag.dump_ckpt = m->ckpt;
 	ag.dump_kind = kind;
-	if (!(m->flags & ISN_CK_NO_DUMP)) {
+	if (!ax->in_ckpt || m->ckpt != ax->ckpt) {
+		/* its CKPT_BEGIN was lost: the directory known is an older
+		 * checkpoint's, whose image this would replace under the old
+		 * id */
+		d.status = -EPROTO;
+		snprintf(d.text, sizeof(d.text),
+			 "no CKPT_BEGIN came for checkpoint %u", m->ckpt);
+	} else if (!(m->flags & ISN_CK_NO_DUMP)) {
 		/* a restored init must not die with criu, its first parent */
 		d.status = isn_agent_arm_init(ax, false);
 		if (d.status)
@@ -218,6 +225,7 @@ static void on_wake(struct isn_agent_ctx *ax, const struct isn_m_wake *m)
 {
 	struct isn_m_wake_done d = { .ckpt = m->ckpt };
 	uint32_t *ranks, *gone, i, n = 0;
+	uint32_t image = m->flags & (ISN_WK_COMMIT | ISN_WK_ROLLBACK);
 	bool flush = false;
 	int ret;
 
@@ -230,7 +238,13 @@ static void on_wake(struct isn_agent_ctx *ax, const struct isn_m_wake *m)
 	}
 	ag.woken = true;
 	ag.wake_ckpt = m->ckpt;
-	if (m->flags & ISN_WK_COMMIT) {
+	if (m->ckpt != ax->ckpt) {
+		/* no CKPT_BEGIN came for it, so no dump (it failed): no image
+		 * to commit or drop; the wake must name it */
+		ax->ckpt = m->ckpt;
+		image = 0;
+	}
+	if (image & ISN_WK_COMMIT) {
 		/* a copy still running would put an older image into DIR
 		 * after this one, or lose its source in the stage */
 		flush_abandon(ax);
@@ -241,7 +255,7 @@ static void on_wake(struct isn_agent_ctx *ax, const struct isn_m_wake *m)
 				ax->tmp, strerror(-ret));
 		flush = !ret && ax->persist[0];
 	}
-	if (m->flags & ISN_WK_ROLLBACK)
+	if (image & ISN_WK_ROLLBACK)
 		isn_image_discard(ax);
 	ranks = calloc(m->ranks.n + 1, sizeof(*ranks));
 	gone = calloc(m->ranks.n + 1, sizeof(*gone));

@@ -18,8 +18,12 @@
 source "$(dirname "$0")/lib.sh"
 
 N=2
-export IBSNAP_CRIU=$FAKE_CRIU IBSNAP_PHASE_TIMEOUT=1 IBSNAP_DUMP_TIMEOUT=2
-TMO="within 1 s"
+# short enough for a quick test, long enough for a clean phase on a
+# loaded host
+export IBSNAP_CRIU=$FAKE_CRIU IBSNAP_PHASE_TIMEOUT=2 IBSNAP_DUMP_TIMEOUT=3
+# a process nobody can wake (its agent lost CKPT_BEGIN) tries the daemon
+export IBSNAP_WAKE_TIMEOUT=4
+TMO="within 2 s"
 
 # no tree of DIR that restart would take
 no_image() {
@@ -40,6 +44,10 @@ no_handler_twice() {
 		done
 	done
 }
+
+# what a case's processes must not log: the lost WAKE's processes are woken
+# by their agent at the failed CKPT_END, not by their own wake timeout
+declare -A NOT_LOGGED=([wake-drop]="no wake came")
 
 # one NAME SPEC OUTCOME [TEXT]: OUTCOME is ok, fail (TEXT in the failed
 # checkpoint's report, no image) or fail-committed (TEXT, and the image
@@ -86,14 +94,17 @@ one() {
 	ok "[$name] the next checkpoint works" $? "$d/ck2" "$d/run.out" "$d/ibsnapd.log"
 	stop_job "$d" && [[ $(logs_with "$d" "^exit$") -eq $N ]] &&
 		no_handler_twice "$d" && [[ $(grep -c '^dump ' "$d/args") -le 2 ]] &&
-		! grep -q "cannot move" "$d/run.out"
-	ok "[$name] the job ends, its peers' checks passed; no handler ran, no dump was done twice" $? \
+		! grep -q "cannot move" "$d/run.out" &&
+		{ [[ -z ${NOT_LOGGED[$name]:-} ]] ||
+			! grep -q "${NOT_LOGGED[$name]}" "$d/run.out"; }
+	ok "[$name] the job ends, its peers' checks passed; no handler or dump ran twice" $? \
 		"$d/run.out" <(phases "$d") "$d/args"
 	[[ -f $IBSNAP_COORD_SOCK.lock ]] && kill "$(cat "$IBSNAP_COORD_SOCK.lock")" 2>/dev/null
 	return 0
 }
 
 CASES=(
+	"quiesce-drop      drop=1,n=1,type=PHASE:quiesce fail did not finish quiesce $TMO"
 	# DRAIN
 	"drain-phase-drop  drop=1,n=1,type=PHASE:drain  fail  did not finish drain $TMO"
 	"drain-ack-drop    drop=1,n=1,type=ACK:drain    fail  did not finish drain $TMO"
@@ -102,17 +113,21 @@ CASES=(
 	"drain-put-dup     dup=1,n=1,type=PUT           ok"
 	"drain-all-dup     dup=1,n=1,type=ALL           ok"
 	# RELEASE and the dump
+	"begin-drop        drop=1,n=1,type=CKPT_BEGIN   fail  the dump on .* failed: no CKPT_BEGIN came for checkpoint 1"
 	"release-drop      drop=1,n=1,type=PHASE:release fail did not finish release $TMO"
 	"detach-drop       drop=1,n=1,type=DETACH       fail  did not finish release $TMO"
 	"release-dup       dup=1,n=1,type=PHASE:release ok"
-	"dump-drop         drop=1,n=1,type=DUMP         fail  did not finish dump within 2 s"
-	"dump-done-drop    drop=1,n=1,type=DUMP_DONE    fail  did not finish dump within 2 s"
+	"dump-drop         drop=1,n=1,type=DUMP         fail  did not finish dump within 3 s"
+	"dump-done-drop    drop=1,n=1,type=DUMP_DONE    fail  did not finish dump within 3 s"
 	"dump-dup          dup=1,n=1,type=DUMP          ok"
 	"dump-done-dup     dup=1,n=1,type=DUMP_DONE     ok"
 	# WAKE
 	"wake-drop         drop=1,n=1,type=WAKE         fail  did not finish rejoin $TMO"
 	"wake-done-drop    drop=1,n=1,type=WAKE_DONE    fail-committed did not finish rejoin $TMO"
 	"wake-dup          dup=1,n=1,type=WAKE          ok"
+	# REBUILD
+	"rebuild-drop      drop=1,n=1,type=PHASE:rebuild fail-committed did not finish rebuild $TMO during rebuild; its image in .* was committed before"
+	"rebuild-dup       dup=1,n=1,type=PHASE:rebuild ok"
 	# RESUME
 	"resume-drop       drop=1,n=1,type=PHASE:resume fail-committed did not finish resume $TMO during resume; its image in .* was committed before"
 	"resume-ack-drop   drop=1,n=1,type=ACK:resume   fail-committed did not finish resume $TMO during resume; its image in .* was committed before"
@@ -121,17 +136,21 @@ CASES=(
 	"delay             delay_us=20000               ok"
 )
 
-PAR=${WIRE_PAR:-5}
-i=0
+# at most PAR cases at a time (they mostly wait for timeouts); WIRE_ONLY:
+# a regex of the names of the cases to run (all by default)
+PAR=${WIRE_PAR:-8}
 for c in "${CASES[@]}"; do
 	read -r name spec outcome text <<<"$c"
+	[[ $name =~ ${WIRE_ONLY:-.} ]] || continue
+	while (($(jobs -rp | wc -l) >= PAR)); do
+		wait -n
+	done
 	(one "$name" "$spec" "$outcome" "$text" >"$T/result-$name" 2>&1) &
-	i=$((i + 1))
-	((i % PAR == 0)) && wait
 done
 wait
 for c in "${CASES[@]}"; do
 	read -r name _ <<<"$c"
+	[[ -f $T/result-$name ]] || continue
 	cat "$T/result-$name"
 	n_ok=$(grep -c '^ok ' "$T/result-$name")
 	n_fail=$(grep -c '^FAIL ' "$T/result-$name")
