@@ -12,7 +12,8 @@
 #    come back, and the second checkpoint works;
 #  - a message sent twice is ignored by its receiver (a handler never runs
 #    twice, a dump is not done twice): both checkpoints work;
-#  - every message delayed: both checkpoints work.
+#  - every message delayed: both checkpoints work;
+#  - a spec not understood injects nothing and says so.
 # Then the job ends with every peer's checks passed (exit status 0).
 # Cases run a few at a time: most of the time is spent in timeouts.
 source "$(dirname "$0")/lib.sh"
@@ -135,6 +136,17 @@ CASES=(
 	# every message of every process, 20 ms late
 	"delay             delay_us=20000               ok"
 )
+
+# a spec with a typo injects nothing, and says so (a test must not pass
+# for want of its fault)
+mkdir -p "$T/peers-typo"
+IBSNAP_COORD_SOCK=$T/peers-typo/ibsnapd.sock IBSNAP_COORD_FAULT=drop=1,type=PHAZE \
+	"$IBSNAP" run --no-preload --job typo -- true >"$T/typo" 2>&1
+rc=$?
+[[ $rc -eq 0 ]] && grep -q "IBSNAP_COORD_FAULT=drop=1,type=PHAZE: not understood, no faults" "$T/typo" &&
+	! grep -q "dropped" "$T/typo"
+ok "a fault spec not understood: said so, no fault injected" $? "$T/typo"
+[[ -f $T/peers-typo/ibsnapd.sock.lock ]] && kill "$(cat "$T/peers-typo/ibsnapd.sock.lock")" 2>/dev/null
 
 # at most PAR cases at a time (they mostly wait for timeouts); WIRE_ONLY:
 # a regex of the names of the cases to run (all by default)
