@@ -224,4 +224,11 @@ ok "DIR's ckpt-8 gone: restart from DIR takes 7, says the chain is broken" $? "$
 kill -TERM "$RUNC"
 wait "$RUNC"
 touch "$T/pc2/stop"
+"$IBSNAP" run --no-preload --full-every 2 -- true >"$T/fe1" 2>&1
+r1=$?
+"$IBSNAP" run --no-preload --dir "$T/fe" --predump --full-every 0 -- true >"$T/fe2" 2>&1
+r2=$?
+[[ $r1 -eq 2 && $r2 -eq 2 ]] && grep -q "^ibsnap run: --full-every needs --dir DIR$" "$T/fe1" &&
+	grep -q "^ibsnap run: bad --full-every '0'$" "$T/fe2"
+ok "--full-every without --dir, or below 1: usage errors (2)" $? "$T/fe1" "$T/fe2"
 finish
