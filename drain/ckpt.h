@@ -83,7 +83,7 @@ struct isn_qp_ckpt {
 	bool flushing; /* moved to ERR by the checkpoint: its flushes are ours */
 	enum ibv_wc_status marker_status;
 	enum ibv_qp_state state; /* the backend QP's, when drained */
-	uint64_t drained_at; /* sq.begun when its last marker was posted */
+	uint64_t drained_at; /* isn_sq_posted() when its last marker was posted */
 	struct ibv_ah *self_ah; /* UD marker: to itself, a wrong Q_Key */
 	struct isn_early *early; /* shim receive buffers (drain/early.c) */
 };
@@ -122,6 +122,7 @@ void isn_cred_stop(void);
  * isn_pending_kick() once the marker has completed */
 int isn_pending_flush(void);
 void isn_pending_kick(void);
+bool isn_pending_defer(struct isn_qp *qp, struct ibv_send_wr *wr);
 bool isn_pending_waits(void);
 void isn_pending_free(void);
 

@@ -200,6 +200,7 @@ static void ck_reclaim(void)
 static int ck_resume(void)
 {
 	struct isn_srq *srq;
+	struct isn_qp *qp;
 	int ret;
 
 	if (isn_ckst.stage == ISN_CK_RUNNING)
@@ -210,6 +211,8 @@ static int ck_resume(void)
 	}
 	isn_for_each_obj(struct isn_srq, srq, ISN_OBJ_SRQ)
 		srq->xlate = isn_slow_get() & ISN_SLOW_XLATE;
+	/* a QP with a marker still out posts on the general path */
+	isn_for_each_obj(struct isn_qp, qp, ISN_OBJ_QP) isn_qp_set_xlate(qp);
 	if (isn_ckst.stage == ISN_CK_REBUILT)
 		ck_reclaim(); /* before the holds go */
 	isn_ckst.stage = ISN_CK_RUNNING;

@@ -10,7 +10,10 @@
  * send that then finds the queue full (ENOMEM; ibv_rc_pingpong's queue has
  * one entry) is not lost: it and every send after it stay queued, and so
  * does the send hold, until the marker's completion (isn_pending_kick(),
- * from the poll that takes it); receives are released at once.
+ * from the poll that takes it); receives are released at once.  A send the
+ * program posts after the resume while the marker is still there waits the
+ * same way (isn_pending_defer(): a QP with a marker out posts on the
+ * general path, qp.c's isn_qp_set_xlate, until a kick finds none out).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -205,12 +208,56 @@ int isn_pending_flush(void)
 	}
 	pend_head = keep;
 	pend_tail = keep ? keep_tail : &pend_head;
-	atomic_store(&pend_deferred, wait);
+	/* markers still out: polls keep kicking until they are in */
+	atomic_store(&pend_deferred,
+		     wait || atomic_load(&isn_ckst.markers_out) > 0);
 	atomic_fetch_and(&isn_slow,
 			 ~(uint32_t)(ISN_SLOW_HOLD_RECV |
 				     (wait ? 0 : ISN_SLOW_HOLD_SEND)));
 	pthread_mutex_unlock(&pend_lock);
 	return err;
+}
+
+/*
+ * After a drain that timed out, the program's send found its queue full
+ * (ENOMEM) and @qp has a marker out: the queue holds the shim's marker, not
+ * the program's WRs, so the program's @wr (and the rest of its list) waits
+ * for the marker's completion as a send queued during the checkpoint does,
+ * and so does every later send (the hold); the post succeeds.  false if
+ * that is not the case (or no memory): the post fails as it did.
+ */
+bool isn_pending_defer(struct isn_qp *qp, struct ibv_send_wr *wr)
+{
+	struct pend *first = NULL, **was_tail;
+	int ret = 0;
+
+	if (!qp->ck || !atomic_load(&qp->ck->markers_pending))
+		return false;
+	pthread_mutex_lock(&pend_lock);
+	was_tail = pend_tail;
+	for (; wr && !ret; wr = wr->next)
+		ret = pend_send(qp, wr);
+	if (ret) { /* none of them, as if never tried */
+		first = *was_tail;
+		*was_tail = NULL;
+		pend_tail = was_tail;
+		pthread_mutex_unlock(&pend_lock);
+		while (first) {
+			struct pend *next = first->next;
+
+			free(first);
+			first = next;
+		}
+		return false;
+	}
+	atomic_store(&pend_deferred, true);
+	/* a poll on the checkpoint's path sees the marker and kicks */
+	atomic_fetch_or(&isn_slow, ISN_SLOW_HOLD_SEND | ISN_SLOW_CKPT_POLL);
+	pthread_mutex_unlock(&pend_lock);
+	isn_log("qp 0x%x: a send waits for the marker of a drain that timed "
+		"out (its send queue is full of it)",
+		qp->qp.qp_num);
+	return true;
 }
 
 bool isn_pending_waits(void)
@@ -232,11 +279,36 @@ void isn_pending_kick(void)
 		return;
 	if (isn_ckst.stage == ISN_CK_RUNNING) {
 		isn_pending_flush();
-		if (!isn_pending_waits() && !atomic_load(&isn_ckst.markers_out))
+		if (!isn_pending_waits() &&
+		    !atomic_load(&isn_ckst.markers_out)) {
+			struct isn_qp *qp;
+
 			atomic_fetch_and(&isn_slow,
 					 ~(uint32_t)ISN_SLOW_CKPT_POLL);
+			/* no marker out: the fast path again */
+			isn_for_each_obj(struct isn_qp, qp, ISN_OBJ_QP)
+				isn_qp_set_xlate(qp);
+		}
 	}
 	isn_ctl_unblock();
+}
+
+/* @obj (a QP or SRQ) is destroyed: what waits for it goes. */
+void isn_pending_forget(void *obj)
+{
+	struct pend *p, **pp;
+
+	pthread_mutex_lock(&pend_lock);
+	for (pp = &pend_head; (p = *pp);) {
+		if (p->obj == obj) {
+			*pp = p->next;
+			free(p);
+		} else {
+			pp = &p->next;
+		}
+	}
+	pend_tail = pp;
+	pthread_mutex_unlock(&pend_lock);
 }
 
 void isn_pending_free(void)

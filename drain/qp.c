@@ -29,12 +29,29 @@ static struct isn_qp_ckpt *qp_ck(struct isn_qp *qp)
 	return qp->ck;
 }
 
+/* The QP is destroyed: its sends waiting in the shim go, and so do its
+ * markers still out (a drain that timed out left them): no completion
+ * will count them, and the drains and the slow polls stop waiting. */
 void isn_qp_ckpt_free(struct isn_qp *qp)
 {
-	if (qp->ck && qp->ck->self_ah)
+	uint32_t n;
+
+	isn_pending_forget(qp);
+	if (!qp->ck)
+		return;
+	n = atomic_exchange(&qp->ck->markers_pending, 0);
+	if (n && atomic_fetch_sub(&isn_ckst.markers_out, n) == (int)n &&
+	    isn_ckst.stage == ISN_CK_RUNNING && !isn_pending_waits())
+		atomic_fetch_and(&isn_slow, ~(uint32_t)ISN_SLOW_CKPT_POLL);
+	if (qp->ck->self_ah)
 		isn_g.ops.destroy_ah(qp->ck->self_ah);
 	free(qp->ck);
 	qp->ck = NULL;
+}
+
+bool isn_qp_marker_out(const struct isn_qp *qp)
+{
+	return qp->ck && atomic_load(&qp->ck->markers_pending);
 }
 
 /* An AH from the QP's port to itself (UD markers). */
@@ -89,10 +106,34 @@ static enum ibv_qp_state qp_state(struct isn_qp *qp)
 	return a.qp_state;
 }
 
+/*
+ * Nothing reached the send queue since the last marker: that marker proves
+ * it empty once it completes.  If it is still out (a drain that timed out
+ * left it, and its queue may be full of it: ibv_rc_pingpong's one WR), it
+ * is this checkpoint's marker too: the drain already waits for it
+ * (markers_out), its completion marks this one done, and the exchange
+ * reports it if it is stuck.  No new marker, which could not be posted
+ * ("no marker: Cannot allocate memory" until the old one completed).
+ */
+static void qp_marker_adopt(struct isn_qp *qp, struct isn_qp_ckpt *ck)
+{
+	/* set before looking, as marker_post's caller does: a completion
+	 * polled meanwhile (isn_ckpt_own_wc) then marks it done */
+	ck->marker_posted = true;
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!atomic_load(&ck->markers_pending))
+		ck->marker_posted = false; /* complete: nothing to wait for */
+	else
+		isn_log("drain: qp 0x%x: the marker of a drain that timed out "
+			"is still out, and nothing after it: it counts for "
+			"this one",
+			qp->qp.qp_num);
+}
+
 static int qp_marker(struct isn_qp *qp)
 {
 	struct isn_qp_ckpt *ck = qp_ck(qp);
-	uint64_t begun;
+	uint64_t posted;
 	int ret;
 
 	if (!ck)
@@ -102,11 +143,13 @@ static int qp_marker(struct isn_qp *qp)
 	if (ck->state != IBV_QPS_RTS && ck->state != IBV_QPS_SQD &&
 	    ck->state != IBV_QPS_ERR && ck->state != IBV_QPS_SQE)
 		return 0; /* nothing can be on its send queue */
-	/* nothing posted since the last marker proved the queue empty: a
-	 * marker would only risk the QP, whose peer may not listen yet */
-	begun = atomic_load(&qp->sq.begun);
-	if (begun == ck->drained_at)
+	/* nothing posted since the last marker: a new marker would only risk
+	 * the QP, whose peer may not listen yet, or not fit */
+	posted = isn_sq_posted(&qp->sq);
+	if (posted == ck->drained_at) {
+		qp_marker_adopt(qp, ck);
 		return 0;
+	}
 	/* the program polls meanwhile: its completion may come at once */
 	ck->marker_posted = true;
 	atomic_fetch_add(&ck->markers_pending, 1);
@@ -119,7 +162,7 @@ static int qp_marker(struct isn_qp *qp)
 		atomic_fetch_sub(&ck->markers_pending, 1);
 		atomic_fetch_sub(&isn_ckst.markers_out, 1);
 	} else {
-		ck->drained_at = begun;
+		ck->drained_at = posted;
 	}
 	if (ret && ck->state != IBV_QPS_RTS) /* flushing: they complete */
 		return 0;

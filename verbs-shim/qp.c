@@ -67,7 +67,10 @@ void isn_qp_set_xlate(struct isn_qp *qp)
 {
 	bool ids = isn_slow_get() & ISN_SLOW_XLATE;
 
-	qp->xlate_send = qp->qp.qp_type == IBV_QPT_UD || ids;
+	/* a marker a timed-out drain left may fill the send queue: the
+	 * general path makes a post it refuses wait (drain/pending.c) */
+	qp->xlate_send = qp->qp.qp_type == IBV_QPT_UD || ids ||
+			 isn_qp_marker_out(qp);
 	qp->xlate_recv = ids;
 }
 
@@ -269,7 +272,7 @@ ISN_EXPORT int ibv_destroy_qp(struct ibv_qp *ibqp)
 	isn_vid_local_forget(ISN_VID_QPN, ibqp->qp_num);
 	isn_wr_free(qp);
 	isn_wq_free(&qp->rq);
-	free(qp->ck);
+	isn_qp_ckpt_free(qp);
 	pthread_mutex_destroy(&ibqp->mutex);
 	pthread_cond_destroy(&ibqp->cond);
 	free(qp);

@@ -91,6 +91,7 @@ static inline bool sq_enter(struct isn_qp *qp)
 	atomic_fetch_add(&qp->sq.begun, 1);
 	if (isn_likely(!(isn_slow_get() & ISN_SLOW_HOLD_SEND)))
 		return true;
+	atomic_fetch_add(&qp->sq.unposted, 1);
 	atomic_fetch_add(&qp->sq.done, 1);
 	return false;
 }
@@ -124,6 +125,8 @@ static int send_flush(struct isn_qp *qp, struct send_batch *b,
 	int ret;
 
 	ret = qp->post_send(qp->real, b->wr, &bad);
+	if (ret && (!bad || bad == b->wr)) /* none reached the queue */
+		atomic_fetch_add(&qp->sq.unposted, 1);
 	sq_leave(qp);
 	if (ret)
 		*bad_wr = bad ? b->orig[bad - b->wr] : b->orig[0];
@@ -154,6 +157,9 @@ int isn_post_send_list(struct isn_qp *qp, struct ibv_send_wr *wr,
 			return EINVAL;
 		}
 		ret = send_flush(qp, &b, bad_wr);
+		/* the queue full of a timed-out drain's marker (pending.c) */
+		if (ret == ENOMEM && !force && isn_pending_defer(qp, *bad_wr))
+			return 0;
 		if (ret)
 			return ret;
 	}

@@ -236,7 +236,7 @@ struct isn_qp {
 			 struct ibv_send_wr **bad_wr);
 	int (*post_recv)(struct ibv_qp *qp, struct ibv_recv_wr *wr,
 			 struct ibv_recv_wr **bad_wr);
-	bool xlate_send; /* UD (AH unwrap) or IDs to translate */
+	bool xlate_send; /* UD (AH unwrap), IDs to translate, a marker out */
 	bool xlate_recv; /* IDs to translate */
 	const struct isn_vid_peer *peer;
 	struct isn_wr_batch *wrb;
@@ -465,6 +465,12 @@ void isn_cq_saved_free(struct isn_cq *cq);
 /* A destroyed receive queue's shim buffers and kept messages go
  * (drain/early.c). */
 void isn_early_forget(struct isn_qp *qp, struct isn_srq *srq);
+/* A destroyed QP or SRQ: the posts the shim keeps for it go; a QP's markers
+ * still out are no longer waited for (drain/pending.c, drain/qp.c). */
+void isn_pending_forget(void *obj);
+void isn_qp_ckpt_free(struct isn_qp *qp);
+/* Whether a drain's marker is still out on @qp's send queue (drain/qp.c). */
+bool isn_qp_marker_out(const struct isn_qp *qp);
 static inline bool isn_wc_any_recv(const struct ibv_wc *wc, int n)
 {
 	int i;
@@ -515,7 +521,8 @@ struct ibv_cq_ex *isn_create_cq_ex(struct ibv_context *context,
 struct ibv_qp *isn_create_qp_ex(struct ibv_context *context,
 				struct ibv_qp_init_attr_ex *attr);
 
-/* qp.c, qp_attr.c */
+/* qp.c, qp_attr.c; set_xlate: under the control lock held alone (create,
+ * a checkpoint) */
 void isn_qp_set_xlate(struct isn_qp *qp);
 int isn_qp_modify(struct isn_qp *qp, const struct ibv_qp_attr *attr,
 		  int attr_mask);

@@ -105,6 +105,7 @@ ISN_EXPORT int ibv_destroy_srq(struct ibv_srq *ibsrq)
 	if (ret)
 		return ret;
 	isn_early_forget(NULL, srq);
+	isn_pending_forget(srq);
 	isn_obj_del(&srq->entry);
 	isn_ev_barrier();
 	isn_reg_del(&srq->reg);

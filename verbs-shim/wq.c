@@ -75,3 +75,21 @@ void isn_sq_settle(struct isn_sq_gate *g)
 	while (atomic_load(&g->done) < begun)
 		sched_yield();
 }
+
+uint64_t isn_sq_posted(struct isn_sq_gate *g)
+{
+	uint64_t d, b, u;
+
+	/* done read first and equal to begun: every poster counted in begun
+	 * had left, its unposted count made; begun unchanged after unposted
+	 * is read: unposted counts no later poster */
+	for (;; sched_yield()) {
+		d = atomic_load(&g->done);
+		b = atomic_load(&g->begun);
+		if (d != b)
+			continue;
+		u = atomic_load(&g->unposted);
+		if (atomic_load(&g->begun) == b)
+			return b - u;
+	}
+}

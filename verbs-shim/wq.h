@@ -55,10 +55,13 @@ struct isn_wq {
  * A send queue's handshake with a checkpoint: a poster counts itself in
  * begun before it reads isn_slow and in done after its post returned, so a
  * quiesce that sets the hold and then waits for done to reach begun knows
- * every send that reached the backend.
+ * every send that reached the backend.  A poster that reached nothing (it
+ * found the queue held, or the backend refused its whole list) counts
+ * itself in unposted too, before done: begun - unposted changes only when
+ * a WR reached the backend's send queue (drain/qp.c: is a marker needed?).
  */
 struct isn_sq_gate {
-	_Atomic uint64_t begun, done;
+	_Atomic uint64_t begun, done, unposted;
 };
 
 /* Slots for at least @depth WRs of @max_sge SGEs; 0 or ENOMEM. */
@@ -117,5 +120,8 @@ struct isn_wq_ent *isn_wq_consume(struct isn_wq *wq);
 void isn_wq_settle(struct isn_wq *wq);
 /* The same for a send queue's counters. */
 void isn_sq_settle(struct isn_sq_gate *g);
+/* begun - unposted with no poster between its counts (wait for it): the
+ * posts that reached the backend.  Checkpoint path only, queue held. */
+uint64_t isn_sq_posted(struct isn_sq_gate *g);
 
 #endif /* IBSNAP_WQ_H */
