@@ -36,6 +36,11 @@ image_of() {
 	"$IBSNAP" restart --dry-run --dir "$1" >/dev/null 2>&1 &&
 		grep -qx "ckpt=$2" "$1/$HOST"/*/ibsnap.meta
 }
+# the job's one agent is attached (after a REGISTER or JOB_OPEN sent twice,
+# refused as unexpected, its sender reconnects)
+has_agent() {
+	"$IBSNAP" status --json --job "$1" 2>/dev/null | grep -q '"agents":1,'
+}
 # no peer ran a phase's handler more often than the job ran that phase
 no_handler_twice() {
 	local f p
@@ -61,8 +66,8 @@ one() {
 	local logs=("$d/ck1" "$d/run.out" "$d/ibsnapd.log")
 	ok_more() { :; }
 	IBSNAP_COORD_FAULT=$spec start_job "$d" $N --job "$job"
-	wait_for 300 has_procs "$job" $N
-	ok "[$name] $N peers registered" $? "${logs[@]}"
+	wait_for 300 has_procs "$job" $N && wait_for 300 has_agent "$job"
+	ok "[$name] $N peers and the agent registered" $? "${logs[@]}"
 	"$IBSNAP" checkpoint --job "$job" --dir "$d/img" >"$d/ck1" 2>&1
 	rc=$?
 	case $outcome in
@@ -88,7 +93,8 @@ one() {
 		[[ $what == *"("* ]] && what+=")"
 	grep -q "wire fault\[[0-9]*\]: .*$what" "$d/run.out" "$d/ibsnapd.log"
 	ok "[$name] the fault was injected" $? "$d/run.out" "$d/ibsnapd.log"
-	wait_for 300 has_procs "$job" $N && kill -0 "$JOB_PID"
+	wait_for 300 has_procs "$job" $N && wait_for 300 has_agent "$job" &&
+		kill -0 "$JOB_PID"
 	ok "[$name] the job runs on, its $N peers registered" $? "${logs[@]}"
 	"$IBSNAP" checkpoint --job "$job" --dir "$d/img" >"$d/ck2" 2>&1 &&
 		image_of "$d/img" 2
@@ -105,6 +111,9 @@ one() {
 }
 
 CASES=(
+	# registration: refused as unexpected, the sender comes back
+	"register-dup      dup=1,n=1,type=REGISTER      ok"
+	"job-open-dup      dup=1,n=1,type=JOB_OPEN      ok"
 	"quiesce-drop      drop=1,n=1,type=PHASE:quiesce fail did not finish quiesce $TMO"
 	# DRAIN
 	"drain-phase-drop  drop=1,n=1,type=PHASE:drain  fail  did not finish drain $TMO"
