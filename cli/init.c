@@ -98,6 +98,24 @@ static void orphaned(void)
 	_exit(128 + SIGKILL); /* pid 1 of a namespace ignores its own */
 }
 
+/*
+ * The agent that started us may have died before the parent-death signal
+ * was set (between its clone and our prctl): our parent is then another
+ * process than the one IBSNAP_INIT_PARENT names (the classic race check;
+ * getppid() is 0 in a PID namespace, the host's /proc tells).  The job
+ * ends before it starts, as it would have a moment later.
+ */
+static void parent_check(void)
+{
+	const char *v = getenv("IBSNAP_INIT_PARENT");
+	long want = v ? atol(v) : 0;
+	struct self_id now;
+
+	unsetenv("IBSNAP_INIT_PARENT");
+	if (want > 0 && !self_read(&now) && now.ppid != want)
+		_exit(128 + SIGKILL);
+}
+
 static void noop(int sig)
 {
 	(void)sig;
@@ -157,6 +175,7 @@ int isn_cmd_init(int argc, char **argv)
 	sigaddset(&set, ISN_SIG_ORPHAN);
 	sigprocmask(SIG_BLOCK, &set, &old);
 	arm(true);
+	parent_check();
 	if (getpid() != 1) /* no namespace: still reap the orphans */
 		prctl(PR_SET_CHILD_SUBREAPER, 1);
 	setsid();

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -184,7 +185,7 @@ static void ucx_env(void)
 /* The init runs as `ibsnap __init -- CMD...`, in a new PID namespace. */
 static int spawn_init(struct isn_agent_ctx *ax, char **cmd, bool want_ns)
 {
-	char self[PATH_MAX];
+	char self[PATH_MAX], parent[24];
 	char **argv;
 	int n, i;
 	pid_t pid = -1;
@@ -203,6 +204,9 @@ static int spawn_init(struct isn_agent_ctx *ax, char **cmd, bool want_ns)
 	argv[2] = "--";
 	for (i = 0; i < n; i++)
 		argv[3 + i] = cmd[i];
+	/* the init checks that we are still its parent (cli/init.c) */
+	snprintf(parent, sizeof(parent), "%d", (int)getpid());
+	setenv("IBSNAP_INIT_PARENT", parent, 1);
 	if (want_ns) {
 		/* like fork(), but the child is pid 1 of a new namespace */
 		pid = syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL,
@@ -217,10 +221,13 @@ static int spawn_init(struct isn_agent_ctx *ax, char **cmd, bool want_ns)
 	if (pid < 0)
 		pid = fork();
 	if (pid == 0) {
+		/* dies with us from here on: kept across execve */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		execv(self, argv);
 		fprintf(stderr, "ibsnap run: %s: %s\n", self, strerror(errno));
 		_exit(127);
 	}
+	unsetenv("IBSNAP_INIT_PARENT");
 	free(argv);
 	if (pid < 0)
 		return -errno;

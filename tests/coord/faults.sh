@@ -8,7 +8,8 @@
 #    the other tree rolls back and goes on, and the next checkpoint works;
 #    the killed agent's own tree ends, as it does when its agent is killed
 #    outside a dump (the init's parent-death signal, disarmed for CRIU
-#    around a dump, is then one the init handles: cli/init.c);
+#    around a dump, is then one the init handles: cli/init.c); an init
+#    whose agent is gone before it armed itself ends at once;
 #  - ibsnapd stopped (SIGSTOP) during the dump and continued: a stall
 #    delays the checkpoint, which then completes; the job goes on;
 #  - restart from a damaged or mismatched image is refused with a clear
@@ -78,6 +79,18 @@ ok "... and the next checkpoint works" $? "$T/ck2"
 wait_for 100 eval '! alive'
 ok "... the killed agent's tree ended with it (none of its $A_N processes is left)" $? \
 	<(ps -o pid,ppid,stat,comm -p "$A_CSV")
+
+# --- the init checks that its parent is still the agent that started it
+# (IBSNAP_INIT_PARENT: the agent may die before the parent-death signal
+# is set)
+IBSNAP_INIT_PARENT=1 "$IBSNAP" __init -- touch "$T/ran1"
+rc=$?
+[[ $rc -eq 137 && ! -e $T/ran1 ]]
+ok "an init whose agent is gone ends (137) before its command starts" $?
+IBSNAP_INIT_PARENT=$$ "$IBSNAP" __init -- touch "$T/ran2"
+rc=$?
+[[ $rc -eq 0 && -e $T/ran2 ]]
+ok "... and runs it when that agent is its parent" $?
 
 # --- ibsnapd stopped during the dump, then continued
 touch "$T/hold"
