@@ -11,8 +11,9 @@ set -u
 . "$(dirname "$0")/../shim/lib.sh"
 
 if ! command -v ucx_perftest >/dev/null; then
-	echo "skipped: ucx-utils is not installed"
-	exit 0
+	ok "ucx-utils is installed (make deps installs it)" 1
+	finish
+	exit 1
 fi
 RUN_OPTS=
 PAIR_TIMEOUT=${PAIR_TIMEOUT:-120}
@@ -129,6 +130,6 @@ if command -v mpirun >/dev/null && [[ -x $PROG ]]; then
 	grep -a "^checkpoint .* done" "$LOGDIR/ck.log" | sed 's/^/     /'
 	grep -h "^mpi_ring: .*iterations" "$LOGDIR/mpi.log" | sed 's/^/     /'
 else
-	echo "skipped: Open MPI (openmpi-bin, libopenmpi-dev) is not installed"
+	ok "Open MPI (openmpi-bin, libopenmpi-dev) is installed" 1
 fi
 finish

@@ -9,8 +9,8 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 if ! command -v ucx_info >/dev/null; then
-	echo "skipped: ucx-utils is not installed"
-	exit 0
+	echo "FAIL: ucx-utils is not installed (make deps installs it)"
+	exit 1
 fi
 export UCX_NET_DEVICES=fake0:1 UCX_IB_GID_INDEX=0
 

@@ -11,12 +11,12 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 if ! command -v ucx_perftest >/dev/null; then
-	echo "skipped: ucx-utils is not installed"
-	exit 0
+	echo "FAIL: ucx-utils is not installed (make deps installs it)"
+	exit 1
 fi
 if [[ ! -x $(dirname "$IBSNAP")/ibsnapd ]]; then
-	echo "skipped: no ibsnapd in $BUILD"
-	exit 0
+	echo "FAIL: no ibsnapd in $BUILD"
+	exit 1
 fi
 export UCX_NET_DEVICES=fake0:1 UCX_IB_GID_INDEX=0 UCX_LOG_LEVEL=info
 # a 1 ms wire delay bounds how fast a run goes (2 ms per round trip at
