@@ -271,6 +271,28 @@ bool isn_pending_waits(void)
  * holds the objects (its resume flushes), nor from a thread in the control
  * path; a poll that cannot try leaves it to the next.
  */
+/*
+ * Markers still out: take their completions from every CQ, also one the
+ * program does not poll (a send CQ of unsignaled sends; the sends waiting
+ * for the marker would wait for good).  The program's completions go to
+ * the saved ones, in order.  trylock: the caller holds the control lock
+ * alone, and a thread iterating an ibv_cq_ex under its CQ's lock may wait
+ * for it.
+ */
+static void kick_drain_cqs(void)
+{
+	struct isn_cq *cq;
+
+	isn_for_each_obj(struct isn_cq, cq, ISN_OBJ_CQ)
+	{
+		if (pthread_mutex_trylock(&cq->lock))
+			continue;
+		while (isn_cq_drain_once(cq) > 0)
+			;
+		pthread_mutex_unlock(&cq->lock);
+	}
+}
+
 void isn_pending_kick(void)
 {
 	if (isn_likely(!isn_pending_waits()))
@@ -278,6 +300,8 @@ void isn_pending_kick(void)
 	if (!isn_ctl_tryblock())
 		return;
 	if (isn_ckst.stage == ISN_CK_RUNNING) {
+		if (atomic_load(&isn_ckst.markers_out))
+			kick_drain_cqs();
 		isn_pending_flush();
 		if (!isn_pending_waits() &&
 		    !atomic_load(&isn_ckst.markers_out)) {
