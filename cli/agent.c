@@ -123,6 +123,13 @@ static void on_begin(struct isn_agent_ctx *ax, const struct isn_m_ckpt_begin *m)
 				      (uint64_t)isn_u32s_at(&m->inos, 2 * i + 1)
 					      << 32;
 	}
+	/* a daemon that does not send them: the image names no trees */
+	ax->nhost_trees = 0;
+	for (i = 0; i + 1 < m->trees.n && ax->nhost_trees < ISN_HOST_TREES;
+	     i += 2)
+		ax->host_trees[ax->nhost_trees++] =
+			isn_u32s_at(&m->trees, i) |
+			(uint64_t)isn_u32s_at(&m->trees, i + 1) << 32;
 	ax->in_ckpt = true;
 	if (ax->ckpt != m->ckpt)
 		ag.woken = false;

@@ -50,6 +50,9 @@ int isn_self_dir(char *out, size_t len);
 
 /* ---- the host agent (agent.c): ibsnap run's and restart's parent role ---- */
 
+/* trees of one job on a host that an image names (restart takes 64) */
+#define ISN_HOST_TREES 64
+
 struct isn_agent_ctx {
 	struct isn_addr addr;
 	bool may_start; /* the default daemon: start one when reconnecting */
@@ -78,6 +81,10 @@ struct isn_agent_ctx {
 	uint32_t nclients;
 	uint32_t *clients; /* (rank, pid, wake fd) */
 	uint64_t *inos;
+	/* the job's trees on this host in this checkpoint (their agents'
+	 * ids, this one's too; CKPT_BEGIN): the image's job_tree= lines */
+	uint32_t nhost_trees;
+	uint64_t host_trees[ISN_HOST_TREES];
 	/*
 	 * Incremental chains (periodic --predump; criu.c): the image this
 	 * agent committed last from a dump with memory tracking, i.e. at the
@@ -168,6 +175,9 @@ struct isn_tree {
  */
 int isn_pick_image(const char *const *tiers, int ntiers, const char *host,
 		   struct isn_tree *t, int max, int *tier);
+/* 1 if HOSTDIR/.manifest says TREE's @ckpt is complete, 0 if not, -ENOENT
+ * without a manifest (stage.c) */
+int isn_manifest_complete(const char *hostdir, const char *tree, uint32_t ckpt);
 /* The same; why a tree was not taken goes to @why (NULL: nowhere). */
 int isn_pick_image_why(const char *const *tiers, int ntiers, const char *host,
 		       struct isn_tree *t, int max, int *tier, FILE *why);

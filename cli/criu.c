@@ -232,6 +232,11 @@ static int meta_write(struct isn_agent_ctx *ax)
 	if (ax->ck_parent)
 		fprintf(f, "parent_ckpt=%u\nchain=%u\n", ax->ck_parent,
 			ax->ck_len);
+	/* the job's trees on this host in this checkpoint: restart takes
+	 * this image only with all of them at it */
+	for (k = 0; k < ax->nhost_trees; k++)
+		fprintf(f, "job_tree=%016llx\n",
+			(unsigned long long)ax->host_trees[k]);
 	for (k = 0; k < ax->nclients; k++)
 		fprintf(f, "client=%u %u %u\n", ax->clients[3 * k],
 			ax->clients[3 * k + 1], ax->clients[3 * k + 2]);

@@ -34,7 +34,10 @@ static void usage(FILE *out)
 	      "DIR; a copy\n"
 	      "that was not completed is never taken, nor an incremental "
 	      "image whose\n"
-	      "chain of parent images is not whole in that tier.  --dry-run "
+	      "chain of parent images is not whole in that tier, nor a "
+	      "checkpoint with\n"
+	      "a tree of the job on this host missing or at another "
+	      "checkpoint.  --dry-run "
 	      "prints the\n"
 	      "trees it would restore (then why others were passed over) and "
 	      "exits.\n",
@@ -106,10 +109,18 @@ static void explain(const char *tier, const char *host)
 				"ibsnap restart: %s: no valid ibsnap.meta "
 				"(damaged, or not an image): refused\n",
 				path);
-		else
+		else if (!isn_manifest_complete(hostdir, e->d_name, ax.ckpt))
 			fprintf(stderr,
 				"ibsnap restart: %s: checkpoint %u is not "
 				"complete in %s/.manifest: refused\n",
+				path, ax.ckpt, hostdir);
+		else
+			fprintf(stderr,
+				"ibsnap restart: %s: checkpoint %u is not "
+				"whole in %s: a tree of the job on this host "
+				"is missing there, or at another checkpoint "
+				"(the trees restart from one checkpoint, see "
+				"above): refused\n",
 				path, ax.ckpt, hostdir);
 		free(ax.clients);
 		free(ax.inos);

@@ -148,6 +148,11 @@ static int man_complete(const char *hostdir, const char *tree, uint32_t ckpt)
 	return 0;
 }
 
+int isn_manifest_complete(const char *hostdir, const char *tree, uint32_t ckpt)
+{
+	return man_complete(hostdir, tree, ckpt);
+}
+
 /* ---- chains of incremental images ---- */
 
 #define CHAIN_HOPS 64 /* parent links followed at most */
@@ -648,25 +653,105 @@ static int tier_trees(const char *hostdir, struct isn_tree *t, int max,
 	return whole_ckpts(hostdir, t, n, why);
 }
 
+/* The name of @t's tree (its directory's) */
+static const char *tree_name(const struct isn_tree *t)
+{
+	const char *s = strrchr(t->path, '/');
+
+	return s ? s + 1 : t->path;
+}
+
 /*
- * How many of HOSTDIR's trees are complete (read into @t, scratch); the
- * newest checkpoint of them in *@newest.
+ * Every tree that an image of checkpoint @c among @t names (its job_tree=
+ * lines: the job's trees on this host at that checkpoint) is among @t at
+ * @c: else a restart from it would bring back part of the job alone, its
+ * messages to the others lost or doubled.  An image from before the lines
+ * names none.  Why not goes to @why.
+ */
+static bool whole_at(const char *hostdir, const struct isn_tree *t, int n,
+		     uint32_t c, FILE *why)
+{
+	char line[PATH_MAX + 16], path[PATH_MAX + 16], *v;
+	bool ok = true;
+	int i, k;
+	FILE *f;
+
+	for (i = 0; i < n && ok; i++) {
+		if (t[i].ckpt != c)
+			continue;
+		snprintf(path, sizeof(path), "%s/ibsnap.meta", t[i].path);
+		f = fopen(path, "r");
+		while (f && ok && fgets(line, sizeof(line), f)) {
+			if (strncmp(line, "job_tree=", 9))
+				continue;
+			v = line + 9;
+			v[strcspn(v, "\n")] = '\0';
+			for (k = 0; k < n; k++)
+				if (!strcmp(tree_name(&t[k]), v) &&
+				    t[k].ckpt == c)
+					break;
+			if (k < n)
+				continue;
+			ok = false;
+			if (!why)
+				break;
+			for (k = 0; k < n; k++)
+				if (!strcmp(tree_name(&t[k]), v))
+					break;
+			if (k < n)
+				fprintf(why,
+					"ibsnap restart: checkpoint %u in %s: "
+					"tree %s of it is at checkpoint %u "
+					"there: not taken\n",
+					c, hostdir, v, t[k].ckpt);
+			else
+				fprintf(why,
+					"ibsnap restart: checkpoint %u in %s: "
+					"tree %s of it has no complete image "
+					"there: not taken\n",
+					c, hostdir, v);
+		}
+		if (f)
+			fclose(f);
+	}
+	return ok;
+}
+
+/*
+ * The newest checkpoint of HOSTDIR all of whose trees are there, complete
+ * (read into @t, scratch), in *@newest; how many trees are of it (0: none).
  */
 static int newest_in(const char *hostdir, struct isn_tree *t, int max,
 		     uint32_t *newest, FILE *why)
 {
-	int k, n = tier_trees(hostdir, t, max, why);
+	int k, m, n = tier_trees(hostdir, t, max, why);
+	uint64_t below = UINT64_MAX;
+	bool found;
 
-	for (*newest = 0, k = 0; k < n; k++)
-		*newest = t[k].ckpt > *newest ? t[k].ckpt : *newest;
-	return n;
+	for (;;) {
+		for (found = false, k = 0; k < n; k++)
+			if (t[k].ckpt < below &&
+			    (!found || t[k].ckpt > *newest)) {
+				*newest = t[k].ckpt;
+				found = true;
+			}
+		if (!found)
+			return 0;
+		if (whole_at(hostdir, t, n, *newest, why))
+			break;
+		below = *newest; /* an older one */
+	}
+	for (m = 0, k = 0; k < n; k++)
+		m += t[k].ckpt == *newest;
+	return m;
 }
 
 int isn_hostdir_complete(const char *hostdir)
 {
+	static struct isn_tree t[64];
 	struct man_ent e[MAN_MAX];
-	struct isn_tree t;
 	int n = man_read(hostdir, e, MAN_MAX), i;
+	uint32_t c;
 
 	for (i = 0; i < n; i++)
 		if (!strcmp(e[i].state, "copying"))
@@ -674,7 +759,8 @@ int isn_hostdir_complete(const char *hostdir)
 	for (i = 0; i < n; i++)
 		if (strcmp(e[i].state, "complete"))
 			return 0;
-	return tier_trees(hostdir, &t, 1, NULL);
+	/* a checkpoint with a tree of the job missing is no image of it */
+	return newest_in(hostdir, t, 64, &c, NULL) > 0;
 }
 
 int isn_pick_image(const char *const *tiers, int ntiers, const char *host,
@@ -722,6 +808,11 @@ int isn_pick_image_why(const char *const *tiers, int ntiers, const char *host,
 	for (i = 0; i < n; i++) {
 		if (t[i].ckpt == best)
 			t[found++] = t[i];
+		else if (why && t[i].ckpt > best)
+			fprintf(why,
+				"ibsnap restart: %s is of checkpoint %u, not "
+				"whole here: left alone\n",
+				t[i].path, t[i].ckpt);
 		else if (why)
 			fprintf(why,
 				"ibsnap restart: %s is of checkpoint %u, "

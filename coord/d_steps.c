@@ -342,7 +342,8 @@ static void send_begin(struct isn_ckpt *ck, struct isn_agent *a)
 {
 	struct isn_m_ckpt_begin m = { .ckpt = ck->id, .flags = ck->flags };
 	struct isn_job *j = ck->job;
-	uint32_t *cl, *ino, r, n = 0;
+	uint32_t *cl, *ino, *trees, r, n = 0;
+	struct isn_agent *b;
 
 	cl = calloc(3 * (size_t)j->nprocs + 1, sizeof(*cl));
 	ino = calloc(2 * (size_t)j->nprocs + 1, sizeof(*ino));
@@ -366,12 +367,26 @@ static void send_begin(struct isn_ckpt *ck, struct isn_agent *a)
 	}
 	m.clients = (struct isn_u32s){ .n = 3 * n, .v = cl };
 	m.inos = (struct isn_u32s){ .n = 2 * n, .v = ino };
-	if (cl && ino)
+	/* the trees of this host that take part: those sent CKPT_BEGIN */
+	for (b = j->agents, n = 0; b; b = b->next)
+		n += b->conn && !b->exited && !strcmp(b->host, a->host);
+	trees = calloc(2 * (size_t)n + 1, sizeof(*trees));
+	for (b = j->agents, n = 0; trees && b; b = b->next) {
+		if (!b->conn || b->exited || strcmp(b->host, a->host))
+			continue;
+		trees[2 * n] = (uint32_t)b->id;
+		trees[2 * n + 1] = (uint32_t)(b->id >> 32);
+		n++;
+	}
+	m.trees = (struct isn_u32s){ .n = 2 * n, .v = trees };
+	m.ext = ISN_EXT_1;
+	if (cl && ino && trees)
 		isn_conn_send(a->conn, ISN_MSG_CKPT_BEGIN, &m);
 	else
 		isn_ck_failf(ck, -ENOMEM, "out of memory");
 	free(cl);
 	free(ino);
+	free(trees);
 }
 
 /* 0, or an ERROR was sent. */

@@ -256,6 +256,10 @@ struct isn_m_ckpt_begin {
 	/* extension 1: staged checkpoints */
 	uint16_t ext;
 	char stage[ISN_PATH_MAX]; /* dump here, then copy to dir ("": none) */
+	/* the trees of the job on the agent's host that take part (their
+	 * agents' ids, (lo, hi) pairs, the agent's own too): its image
+	 * names them, and restart takes none of them alone */
+	struct isn_u32s trees;
 };
 
 struct isn_m_dump {

@@ -171,6 +171,7 @@ static const struct field f_ckpt_begin[] = {
 	U32S(struct isn_m_ckpt_begin, inos),
 	EXT(struct isn_m_ckpt_begin, ext),
 	STR(struct isn_m_ckpt_begin, stage),
+	U32S(struct isn_m_ckpt_begin, trees),
 };
 
 static const struct field f_dump[] = {

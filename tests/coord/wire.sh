@@ -13,7 +13,11 @@
 #  - a message sent twice is ignored by its receiver (a handler never runs
 #    twice, a dump is not done twice): both checkpoints work;
 #  - every message delayed: both checkpoints work;
-#  - a spec not understood injects nothing and says so.
+#  - a spec not understood injects nothing and says so;
+#  - a job of two trees (two ibsnap run) whose WAKE is lost to one: the
+#    other tree is committed alone, and restart takes no checkpoint with a
+#    tree missing or at another checkpoint (it takes an older whole one,
+#    or refuses naming the tree).
 # Then the job ends with every peer's checks passed (exit status 0).
 # Cases run a few at a time: most of the time is spent in timeouts.
 source "$(dirname "$0")/lib.sh"
@@ -146,6 +150,73 @@ CASES=(
 	"delay             delay_us=20000               ok"
 )
 
+# two trees of one job (two ibsnap run) and a WAKE lost to one of them: the
+# other commits its tree alone.  Restart takes no checkpoint with a tree of
+# the job missing or at another checkpoint (each image names the job's
+# trees on its host): it falls back to an older whole one, or refuses.
+trees_case() {
+	local d=$T/peers-trees job=w-trees a b x y rc
+	mkdir -p "$d/a" "$d/b" "$d/img/ckpt-1" "$d/img/ckpt-2" "$d/img/ckpt-3"
+	export IBSNAP_COORD_SOCK=$d/ibsnapd.sock FAKE_CRIU_CTL=$d
+	ok_more() { :; }
+	IBSNAP_COORD_FAULT=drop=1,n=1,type=WAKE start_job "$d/a" $N --job "$job"
+	a=$JOB_PID
+	wait_for 300 has_procs "$job" $N
+	IBSNAP_COORD_FAULT=drop=1,n=1,type=WAKE start_job "$d/b" $N --job "$job"
+	b=$JOB_PID
+	wait_for 300 has_procs "$job" $((2 * N)) &&
+		wait_for 300 eval "\"$IBSNAP\" status --json --job $job | grep -q '\"agents\":2,'"
+	ok "[trees] two ibsnap run of one job: $((2 * N)) peers, 2 agents" $? \
+		"$d/a/run.out" "$d/b/run.out"
+	"$IBSNAP" checkpoint --job "$job" --dir "$d/img/ckpt-1" >"$d/ck1" 2>&1
+	rc=$?
+	x=$(ls "$d/img/ckpt-1/$HOST" 2>/dev/null | grep -v dump-failed)
+	[[ $rc -eq 1 ]] && grep -q "did not finish rejoin" "$d/ck1" &&
+		[[ $(wc -w <<<"$x") -eq 1 ]] && grep -qx "job_tree=$x" "$d/img/ckpt-1/$HOST/$x/ibsnap.meta" &&
+		[[ $(grep -c "^job_tree=" "$d/img/ckpt-1/$HOST/$x/ibsnap.meta") -eq 2 ]]
+	ok "[trees] a lost WAKE: the checkpoint fails, one tree committed alone (its image names both)" $? \
+		"$d/ck1" <(ls -lAR "$d/img") "$d/ibsnapd.log"
+	y=$(grep "^job_tree=" "$d/img/ckpt-1/$HOST/$x/ibsnap.meta" | grep -v "=$x$" | cut -d= -f2)
+	"$IBSNAP" restart --dry-run --dir "$d/img" >"$d/rs1" 2>&1
+	rc=$?
+	[[ $rc -eq 1 ]] &&
+		grep -q "checkpoint 1 in $d/img/ckpt-1/$HOST: tree $y of it has no complete image there: not taken" "$d/rs1"
+	ok "[trees] restart refuses that checkpoint, naming the missing tree" $? "$d/rs1"
+	wait_for 300 has_procs "$job" $((2 * N))
+	"$IBSNAP" checkpoint --job "$job" --dir "$d/img/ckpt-2" >"$d/ck2" 2>&1 &&
+		"$IBSNAP" checkpoint --job "$job" --dir "$d/img/ckpt-3" >"$d/ck3" 2>&1
+	ok "[trees] the next two checkpoints work" $? "$d/ck2" "$d/ck3"
+	# checkpoint 3 as the lost WAKE left checkpoint 1: tree y missing
+	rm -rf "${d:?}/img/ckpt-3/$HOST/$y"
+	sed -i "/^$y /d" "$d/img/ckpt-3/$HOST/.manifest"
+	"$IBSNAP" restart --dry-run --dir "$d/img" >"$d/rs2" 2>&1 &&
+		grep -qx "checkpoint 2 from $d/img (dir)" "$d/rs2" &&
+		grep -qx "$d/img/ckpt-2/$HOST/$x" "$d/rs2" && grep -qx "$d/img/ckpt-2/$HOST/$y" "$d/rs2" &&
+		grep -q "checkpoint 3 in $d/img/ckpt-3/$HOST: tree $y of it has no complete image there: not taken" "$d/rs2"
+	ok "[trees] ... the newest whole checkpoint is taken (2, both trees), 3 passed over, saying why" $? "$d/rs2"
+	# one directory: tree x at checkpoint 3, tree y at 2
+	mkdir -p "$d/flat/$HOST"
+	cp -a "$d/img/ckpt-3/$HOST/$x" "$d/img/ckpt-2/$HOST/$y" "$d/flat/$HOST/"
+	printf '%s 3 complete\n%s 2 complete\n' "$x" "$y" >"$d/flat/$HOST/.manifest"
+	"$IBSNAP" restart --dry-run --dir "$d/flat" >"$d/rs3" 2>&1
+	rc=$?
+	[[ $rc -eq 1 ]] &&
+		grep -q "checkpoint 3 in $d/flat/$HOST: tree $y of it is at checkpoint 2 there: not taken" "$d/rs3" &&
+		grep -q "checkpoint 2 in $d/flat/$HOST: tree $x of it is at checkpoint 3 there: not taken" "$d/rs3" &&
+		grep -q "$d/flat/$HOST/$x: checkpoint 3 is not whole in $d/flat/$HOST: .*: refused" "$d/rs3"
+	ok "[trees] trees at checkpoints 3 and 2 in one directory: refused, saying which is where" $? "$d/rs3"
+	# an image from before the job_tree lines: taken alone, as before
+	sed -i '/^job_tree=/d' "$d/flat/$HOST"/*/ibsnap.meta
+	"$IBSNAP" restart --dry-run --dir "$d/flat" >"$d/rs4" 2>&1 &&
+		grep -qx "$d/flat/$HOST/$x" "$d/rs4"
+	ok "[trees] ... images without job_tree lines (older): the newest tree taken, as before" $? "$d/rs4"
+	touch "$d/a/stop" "$d/b/stop"
+	wait "$a" && wait "$b"
+	ok "[trees] the job's two trees end, their peers' checks passed" $? "$d/a/run.out" "$d/b/run.out"
+	[[ -f $IBSNAP_COORD_SOCK.lock ]] && kill "$(cat "$IBSNAP_COORD_SOCK.lock")" 2>/dev/null
+	return 0
+}
+
 # a spec with a typo injects nothing, and says so (a test must not pass
 # for want of its fault)
 mkdir -p "$T/peers-typo"
@@ -160,6 +231,9 @@ ok "a fault spec not understood: said so, no fault injected" $? "$T/typo"
 # at most PAR cases at a time (they mostly wait for timeouts); WIRE_ONLY:
 # a regex of the names of the cases to run (all by default)
 PAR=${WIRE_PAR:-8}
+if [[ trees =~ ${WIRE_ONLY:-.} ]]; then
+	(trees_case >"$T/result-trees" 2>&1) &
+fi
 for c in "${CASES[@]}"; do
 	read -r name spec outcome text <<<"$c"
 	[[ $name =~ ${WIRE_ONLY:-.} ]] || continue
@@ -169,7 +243,7 @@ for c in "${CASES[@]}"; do
 	(one "$name" "$spec" "$outcome" "$text" >"$T/result-$name" 2>&1) &
 done
 wait
-for c in "${CASES[@]}"; do
+for c in "${CASES[@]}" trees; do
 	read -r name _ <<<"$c"
 	[[ -f $T/result-$name ]] || continue
 	cat "$T/result-$name"

@@ -14,7 +14,9 @@
  * stdio options are at most one per fd; after the commit's update, restart
  * takes the tree at the meta's checkpoint whatever the old manifest said,
  * or says why not (another tree of that checkpoint is not complete there,
- * or the meta names a parent image, parent_ckpt=, that is not there).
+ * the meta names a parent image, parent_ckpt=, that is not there, or a
+ * tree of the job on its host, job_tree=, that is not there at that
+ * checkpoint).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -113,7 +115,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = isn_pick_image_why(tiers, 1, "h", t, 4, &which, why);
 	fclose(why);
 	/* or it says why not: another tree's line of that checkpoint is not
-	 * complete, or the meta names a parent image that is not there */
+	 * complete, or the meta names a parent image or a tree of the job
+	 * that is not there */
 	CHECK((n == 1 && t[0].ckpt == ckpt) ||
 	      (n == 0 && text && strstr(text, ": not taken\n")));
 	free(text);
