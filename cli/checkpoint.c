@@ -49,10 +49,20 @@ static void ck_usage(FILE *out)
 	      "  --stop             end the job once its image is written\n"
 	      "  --no-dump          the cycle without CRIU (nothing is "
 	      "written)\n"
+	      "  --timeout S        give up after S seconds without word "
+	      "from the\n"
+	      "                     coordinator (default: 1.5 times the "
+	      "larger of its\n"
+	      "                     phase and dump timeouts, + 1 s; from "
+	      "$IBSNAP_PHASE_TIMEOUT\n"
+	      "                     and $IBSNAP_DUMP_TIMEOUT if set, else "
+	      "120 and 3600)\n"
 	      "  -h, --help         this text\n"
 	      "\n"
-	      "Exit status: 0 done, 1 failed (the job goes on), 2 usage, 3 "
-	      "CRIU\n"
+	      "Exit status: 0 done, 1 failed (the job goes on) or its "
+	      "outcome unknown\n"
+	      "(the coordinator lost or silent: see ibsnap status), 2 "
+	      "usage, 3 CRIU\n"
 	      "cannot run here: the cycle was done without an image.\n"
 	      "The downtime is the time from quiesce to the end of resume: "
 	      "the\n"
@@ -63,7 +73,36 @@ static void ck_usage(FILE *out)
 struct ck_opts {
 	const char *coord, *job, *dir, *stage;
 	bool stop, no_dump, predump;
+	double timeout_s; /* silence from the coordinator: given up */
 };
+
+/* a timeout of the daemon's, as ibsnapd takes it from the environment */
+static double env_secs(const char *name, double dflt)
+{
+	const char *v = getenv(name);
+	char *end;
+	double s;
+
+	if (!v || !*v)
+		return dflt;
+	s = strtod(v, &end);
+	return end != v && s > 0 ? s : dflt;
+}
+
+/*
+ * How long ibsnap checkpoint waits without a message from the coordinator.
+ * The daemon reports the end of every step (CKPT_PROGRESS) and fails a step
+ * that outlasts its timeout (a phase's, or a dump's): a silence much longer
+ * than the longer of them means a lost message (CKPT_END) or a daemon that
+ * no longer serves the checkpoint.
+ */
+static double default_timeout(void)
+{
+	double phase = env_secs("IBSNAP_PHASE_TIMEOUT", 120);
+	double dump = env_secs("IBSNAP_DUMP_TIMEOUT", 3600);
+
+	return 1.5 * (phase > dump ? phase : dump) + 1;
+}
 
 static int parse(int argc, char **argv, struct ck_opts *o)
 {
@@ -86,7 +125,14 @@ static int parse(int argc, char **argv, struct ck_opts *o)
 			o->job = argv[++i];
 		else if (!strcmp(a, "--coord") && i + 1 < argc)
 			o->coord = argv[++i];
-		else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+		else if (!strcmp(a, "--timeout") && i + 1 < argc) {
+			char *end;
+
+			o->timeout_s = strtod(argv[++i], &end);
+			if (end == argv[i] || *end || !(o->timeout_s > 0) ||
+			    o->timeout_s > 1e7)
+				return -1;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
 			return 1;
 		else
 			return -1;
@@ -199,9 +245,11 @@ static void print_written(const char *tier, uint32_t ckpt)
 /*
  * Print progress until CKPT_END; its status (0 or -errno).  The steps'
  * times add up to the downtime (the daemon starts a step when the last one
- * ends), printed once the job resumed.
+ * ends), printed once the job resumed.  After @timeout_s seconds without a
+ * message: -ETIMEDOUT, the outcome unknown.
  */
-static int follow(int fd, bool no_dump, uint32_t *ckpt)
+static int follow(int fd, bool no_dump, double timeout_s, const char *job,
+		  uint32_t *ckpt)
 {
 	uint64_t down = 0;
 	bool resumed = false;
@@ -218,7 +266,22 @@ static int follow(int fd, bool no_dump, uint32_t *ckpt)
 
 	isn_rx_init(&rx, ISN_MSG_MAX);
 	for (;;) {
-		ret = isn_coord_recv(fd, &rx, &h, &payload);
+		ret = isn_recv_msg(fd, &rx, (int)(timeout_s * 1000), &h,
+				   &payload);
+		if (ret == 0) {
+			fprintf(stderr,
+				"ibsnap checkpoint: no word from the "
+				"coordinator for %.1f s (its phase and dump "
+				"timeouts have passed; a lost end of the "
+				"checkpoint?): the outcome is unknown: see "
+				"ibsnap status%s%s\n",
+				timeout_s, *job ? " --job " : "", job);
+			ret = -ETIMEDOUT;
+			break;
+		}
+		if (ret == -EPROTONOSUPPORT)
+			fprintf(stderr, "ibsnap: the coordinator speaks "
+					"another protocol version\n");
 		if (ret < 0 || isn_msg_decode(h.type, payload, h.len, &m)) {
 			fprintf(stderr, "ibsnap checkpoint: lost the "
 					"coordinator: the outcome is unknown "
@@ -314,7 +377,9 @@ int isn_cmd_checkpoint(int argc, char **argv)
 		   (o.predump && !o.no_dump ? ISN_CK_PREDUMP : 0);
 	ret = isn_send_msg(fd, ISN_MSG_CKPT_START, &m);
 	if (!ret)
-		ret = follow(fd, o.no_dump, &ckpt);
+		ret = follow(fd, o.no_dump,
+			     o.timeout_s > 0 ? o.timeout_s : default_timeout(),
+			     m.job, &ckpt);
 	close(fd);
 	if (ret)
 		return 1;

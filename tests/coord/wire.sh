@@ -13,6 +13,9 @@
 #  - a message sent twice is ignored by its receiver (a handler never runs
 #    twice, a dump is not done twice): both checkpoints work;
 #  - every message delayed: both checkpoints work;
+#  - a lost CKPT_END: ibsnap checkpoint gives up after a silence derived
+#    from the daemon's timeouts (or its --timeout), saying the outcome is
+#    unknown and to see ibsnap status;
 #  - a spec not understood injects nothing and says so;
 #  - a job of two trees (two ibsnap run) whose WAKE is lost to one: the
 #    other tree is committed alone, and restart takes no checkpoint with a
@@ -58,10 +61,18 @@ no_handler_twice() {
 # what a case's processes must not log: the lost WAKE's processes are woken
 # by their agent at the failed CKPT_END, not by their own wake timeout
 declare -A NOT_LOGGED=([wake-drop]="no wake came")
+# how a case's first checkpoint is asked for: the controller's own view of
+# the daemon's timeouts (its wait is derived from them: 1.5 * 1 s + 1 s),
+# or its --timeout
+declare -A CK_ENV=([ckpt-end-drop]="IBSNAP_PHASE_TIMEOUT=1 IBSNAP_DUMP_TIMEOUT=1")
+declare -A CK_ARGS=([ckpt-end-drop-t]="--timeout 1.5")
+declare -A CK_WAIT=([ckpt-end-drop]=2.5 [ckpt-end-drop-t]=1.5)
 
 # one NAME SPEC OUTCOME [TEXT]: OUTCOME is ok, fail (TEXT in the failed
-# checkpoint's report, no image) or fail-committed (TEXT, and the image
-# was committed before the failure).  Check lines go to stdout.
+# checkpoint's report, no image), fail-committed (TEXT, and the image
+# was committed before the failure) or unknown (the controller gives up
+# waiting, saying the outcome is unknown and where to see it; the
+# checkpoint was done).  Check lines go to stdout.
 one() {
 	local name=$1 spec=$2 outcome=$3 text=$4
 	local d=$T/peers-$name job=w-$name rc
@@ -72,7 +83,9 @@ one() {
 	IBSNAP_COORD_FAULT=$spec start_job "$d" $N --job "$job"
 	wait_for 300 has_procs "$job" $N && wait_for 300 has_agent "$job"
 	ok "[$name] $N peers and the agent registered" $? "${logs[@]}"
-	"$IBSNAP" checkpoint --job "$job" --dir "$d/img" >"$d/ck1" 2>&1
+	# shellcheck disable=SC2086 # the words of CK_ENV, CK_ARGS
+	env ${CK_ENV[$name]:-} "$IBSNAP" checkpoint --job "$job" --dir "$d/img" \
+		${CK_ARGS[$name]:-} >"$d/ck1" 2>&1
 	rc=$?
 	case $outcome in
 	ok)
@@ -90,6 +103,14 @@ one() {
 			image_of "$d/img" 1
 		ok "[$name] the checkpoint fails after its commit: '$text'; the image is whole" $? \
 			"${logs[@]}" <(ls -lAR "$d/img")
+		;;
+	unknown)
+		[[ $rc -eq 1 ]] &&
+			grep -q "no word from the coordinator for ${CK_WAIT[$name]} s .*: the outcome is unknown: see ibsnap status --job $job$" "$d/ck1" &&
+			image_of "$d/img" 1 &&
+			"$IBSNAP" status --job "$job" | grep -q "last checkpoint: 1 at .*, ok"
+		ok "[$name] ibsnap checkpoint gives up after ${CK_WAIT[$name]} s: outcome unknown, see ibsnap status (which says checkpoint 1 ok; the image is whole)" $? \
+			"${logs[@]}" <("$IBSNAP" status --job "$job")
 		;;
 	esac
 	local what=""
@@ -146,6 +167,9 @@ CASES=(
 	"resume-drop       drop=1,n=1,type=PHASE:resume fail-committed did not finish resume $TMO during resume; its image in .* was committed before"
 	"resume-ack-drop   drop=1,n=1,type=ACK:resume   fail-committed did not finish resume $TMO during resume; its image in .* was committed before"
 	"resume-dup        dup=1,n=1,type=PHASE:resume  ok"
+	# CKPT_END (the controller's, sent first)
+	"ckpt-end-drop     drop=1,n=1,type=CKPT_END     unknown"
+	"ckpt-end-drop-t   drop=1,n=1,type=CKPT_END     unknown"
 	# every message of every process, 20 ms late
 	"delay             delay_us=20000               ok"
 )
@@ -227,6 +251,13 @@ rc=$?
 	! grep -q "dropped" "$T/typo"
 ok "a fault spec not understood: said so, no fault injected" $? "$T/typo"
 [[ -f $T/peers-typo/ibsnapd.sock.lock ]] && kill "$(cat "$T/peers-typo/ibsnapd.sock.lock")" 2>/dev/null
+n_usage=0
+for t in 0 x -1; do
+	"$IBSNAP" checkpoint --no-dump --timeout "$t" >>"$T/tmo" 2>&1
+	[[ $? -eq 2 ]] && n_usage=$((n_usage + 1))
+done
+[[ $n_usage -eq 3 ]]
+ok "ibsnap checkpoint --timeout 0, x or -1: a usage error" $? "$T/tmo"
 
 # at most PAR cases at a time (they mostly wait for timeouts); WIRE_ONLY:
 # a regex of the names of the cases to run (all by default)
