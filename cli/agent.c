@@ -105,9 +105,12 @@ int isn_agent_open(struct isn_agent_ctx *ax, uint32_t flags, uint32_t nranks,
 	return ret;
 }
 
-static void on_begin(struct isn_agent_ctx *ax, const struct isn_m_ckpt_begin *m)
+/* The checkpoint's processes of this tree: (rank, pid, wake fd) triples
+ * and their wake pipes' inodes, (lo, hi) pairs. */
+static void set_clients(struct isn_agent_ctx *ax, const struct isn_u32s *cl,
+			const struct isn_u32s *inos)
 {
-	uint32_t i, n = m->clients.n / 3;
+	uint32_t i, n = cl->n / 3;
 
 	free(ax->clients);
 	free(ax->inos);
@@ -115,14 +118,21 @@ static void on_begin(struct isn_agent_ctx *ax, const struct isn_m_ckpt_begin *m)
 	ax->inos = calloc((size_t)n + 1, sizeof(*ax->inos));
 	ax->nclients = ax->clients && ax->inos ? n : 0;
 	for (i = 0; i < ax->nclients; i++) {
-		ax->clients[3 * i] = isn_u32s_at(&m->clients, 3 * i);
-		ax->clients[3 * i + 1] = isn_u32s_at(&m->clients, 3 * i + 1);
-		ax->clients[3 * i + 2] = isn_u32s_at(&m->clients, 3 * i + 2);
-		if (2 * i + 1 < m->inos.n)
-			ax->inos[i] = isn_u32s_at(&m->inos, 2 * i) |
-				      (uint64_t)isn_u32s_at(&m->inos, 2 * i + 1)
+		ax->clients[3 * i] = isn_u32s_at(cl, 3 * i);
+		ax->clients[3 * i + 1] = isn_u32s_at(cl, 3 * i + 1);
+		ax->clients[3 * i + 2] = isn_u32s_at(cl, 3 * i + 2);
+		if (2 * i + 1 < inos->n)
+			ax->inos[i] = isn_u32s_at(inos, 2 * i) |
+				      (uint64_t)isn_u32s_at(inos, 2 * i + 1)
 					      << 32;
 	}
+}
+
+static void on_begin(struct isn_agent_ctx *ax, const struct isn_m_ckpt_begin *m)
+{
+	uint32_t i;
+
+	set_clients(ax, &m->clients, &m->inos);
 	/* a daemon that does not send them: the image names no trees */
 	ax->nhost_trees = 0;
 	for (i = 0; i + 1 < m->trees.n && ax->nhost_trees < ISN_HOST_TREES;
@@ -247,9 +257,13 @@ static void on_wake(struct isn_agent_ctx *ax, const struct isn_m_wake *m)
 	ag.wake_ckpt = m->ckpt;
 	if (m->ckpt != ax->ckpt) {
 		/* no CKPT_BEGIN came for it, so no dump (it failed): no image
-		 * to commit or drop; the wake must name it */
+		 * to commit or drop; the wake must name it, and the processes
+		 * to wake are those the WAKE gives (a daemon that sends none:
+		 * they wake at their own timeout, IBSNAP_WAKE_TIMEOUT) */
 		ax->ckpt = m->ckpt;
 		image = 0;
+		if (m->ext)
+			set_clients(ax, &m->clients, &m->inos);
 	}
 	if (image & ISN_WK_COMMIT) {
 		/* a copy still running would put an older image into DIR

@@ -231,28 +231,44 @@ static void send_wake(struct isn_ckpt *ck, uint32_t flags)
 	struct isn_m_wake m = { .ckpt = ck->id, .flags = flags };
 	struct isn_job *j = ck->job;
 	struct isn_agent *a;
-	uint32_t *ranks, r, n;
+	uint32_t *ranks, *cl, *ino, r, n;
 
 	ranks = calloc(j->nprocs + 1, sizeof(*ranks));
-	if (!ranks) {
+	cl = calloc(3 * (size_t)j->nprocs + 1, sizeof(*cl));
+	ino = calloc(2 * (size_t)j->nprocs + 1, sizeof(*ino));
+	if (!ranks || !cl || !ino) {
+		free(ranks);
+		free(cl);
+		free(ino);
 		isn_ck_failf(ck, -ENOMEM, "out of memory");
 		return;
 	}
+	m.ext = ISN_EXT_1;
 	for (a = j->agents; a; a = a->next) {
 		if (!a->conn || a->exited)
 			continue;
 		for (r = 0, n = 0; r < j->nslots; r++) {
 			struct isn_proc *p = j->procs[r];
 
-			if (p && p->member && p->agent_id == a->id &&
-			    p->state != ISN_P_LIVE)
-				ranks[n++] = r;
+			if (!p || !p->member || p->agent_id != a->id ||
+			    p->state == ISN_P_LIVE)
+				continue;
+			cl[3 * n] = p->rank;
+			cl[3 * n + 1] = p->pid;
+			cl[3 * n + 2] = (uint32_t)p->wake_fd;
+			ino[2 * n] = (uint32_t)p->wake_ino;
+			ino[2 * n + 1] = (uint32_t)(p->wake_ino >> 32);
+			ranks[n++] = r;
 		}
 		m.ranks = (struct isn_u32s){ .n = n, .v = ranks };
+		m.clients = (struct isn_u32s){ .n = 3 * n, .v = cl };
+		m.inos = (struct isn_u32s){ .n = 2 * n, .v = ino };
 		isn_conn_send(a->conn, ISN_MSG_WAKE, &m);
 		a->waiting = true;
 	}
 	free(ranks);
+	free(cl);
+	free(ino);
 }
 
 static void step_enter(struct isn_ckpt *ck, enum isn_step s, uint64_t now)

@@ -278,6 +278,12 @@ struct isn_m_wake {
 	uint32_t ckpt;
 	uint32_t flags;
 	struct isn_u32s ranks; /* the agent's processes that detached */
+	/* extension 1: theirs as CKPT_BEGIN gives them, (rank, pid, wake
+	 * fd) and wake pipe inodes ((lo, hi) pairs): an agent whose
+	 * CKPT_BEGIN was lost wakes them with these */
+	uint16_t ext;
+	struct isn_u32s clients;
+	struct isn_u32s inos;
 };
 
 struct isn_m_wake_done {

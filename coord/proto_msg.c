@@ -190,6 +190,9 @@ static const struct field f_wake[] = {
 	U32(struct isn_m_wake, ckpt),
 	U32(struct isn_m_wake, flags),
 	U32S(struct isn_m_wake, ranks),
+	EXT(struct isn_m_wake, ext),
+	U32S(struct isn_m_wake, clients),
+	U32S(struct isn_m_wake, inos),
 };
 
 static const struct field f_wake_done[] = {

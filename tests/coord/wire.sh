@@ -59,8 +59,10 @@ no_handler_twice() {
 }
 
 # what a case's processes must not log: the lost WAKE's processes are woken
-# by their agent at the failed CKPT_END, not by their own wake timeout
-declare -A NOT_LOGGED=([wake-drop]="no wake came")
+# by their agent at the failed CKPT_END, and those of an agent that lost
+# CKPT_BEGIN by their agent at the WAKE (which names them), not by their
+# own wake timeout
+declare -A NOT_LOGGED=([wake-drop]="no wake came" [begin-drop]="no wake came")
 # how a case's first checkpoint is asked for: the controller's own view of
 # the daemon's timeouts (its wait is derived from them: 1.5 * 1 s + 1 s),
 # or its --timeout
