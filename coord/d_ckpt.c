@@ -664,6 +664,7 @@ void isn_ck_dump_done(struct isn_agent *a, const struct isn_m_dump_done *m)
 		return;
 	a->waiting = false;
 	ck->agents_wait--;
+	a->dumped = !m->status && ck->step == ISN_ST_DUMP;
 	if (m->status)
 		isn_ck_failf(ck, m->status, "the %s on %s failed: %s",
 			     ck->step == ISN_ST_PREDUMP ? "pre-dump" : "dump",

@@ -243,10 +243,12 @@ static void send_wake(struct isn_ckpt *ck, uint32_t flags)
 		isn_ck_failf(ck, -ENOMEM, "out of memory");
 		return;
 	}
-	m.ext = ISN_EXT_1;
 	for (a = j->agents; a; a = a->next) {
 		if (!a->conn || a->exited)
 			continue;
+		/* its processes, to an agent that may have missed CKPT_BEGIN
+		 * (one that dumped had it; an older agent reads no tail) */
+		m.ext = a->dumped || ck->restore ? 0 : ISN_EXT_1;
 		for (r = 0, n = 0; r < j->nslots; r++) {
 			struct isn_proc *p = j->procs[r];
 
@@ -395,7 +397,11 @@ static void send_begin(struct isn_ckpt *ck, struct isn_agent *a)
 		n++;
 	}
 	m.trees = (struct isn_u32s){ .n = 2 * n, .v = trees };
-	m.ext = ISN_EXT_1;
+	/* a tail only where it says something (an older agent reads none):
+	 * a tree alone on its host is taken alone anyway */
+	if (n > 1)
+		m.ext = ISN_EXT_1;
+	a->dumped = false;
 	if (cl && ino && trees)
 		isn_conn_send(a->conn, ISN_MSG_CKPT_BEGIN, &m);
 	else

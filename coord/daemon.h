@@ -104,6 +104,7 @@ struct isn_agent {
 	char host[ISN_NAME_MAX];
 	uint32_t pid;
 	bool waiting; /* owes a DUMP_DONE or WAKE_DONE */
+	bool dumped; /* dumped in this checkpoint: it had its CKPT_BEGIN */
 	bool exited;
 	int32_t status;
 };
