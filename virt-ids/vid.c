@@ -487,12 +487,19 @@ struct isn_vid_peer *isn_vid_peer_of_real(const union ibv_gid *rgid,
 	return isn_vid_peer_get(&vg, vl);
 }
 
+/* As for LIDs: the peer's previous real ID of @virt maps back no more (each
+ * incarnation of the peer left one entry per ID in to_virt for good), unless
+ * another of its IDs took that real one since. */
 int isn_vid_peer_map(struct isn_vid_peer *peer, enum isn_vid_kind kind,
 		     uint32_t virt, uint32_t real)
 {
 	struct isn_vid_pair *p = &peer->id[kind];
+	uint32_t old, back;
 	int ret;
 
+	if (isn_vid_map_get(&p->to_real, virt, &old) && old != real &&
+	    isn_vid_map_get(&p->to_virt, old, &back) && back == virt)
+		isn_vid_map_del(&p->to_virt, old);
 	ret = isn_vid_map_set(&p->to_real, virt, real);
 	if (!ret)
 		ret = isn_vid_map_set(&p->to_virt, real, virt);

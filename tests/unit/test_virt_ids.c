@@ -259,6 +259,7 @@ static void test_peer_tables(void **state)
 {
 	union ibv_gid pg = gid_of(0x20), pg2 = gid_of(0x21), vg, rg, rg2, out;
 	struct isn_vid_peer *p, *p2;
+	uint32_t i, k;
 
 	(void)state;
 	assert_false(isn_vid_active());
@@ -305,6 +306,30 @@ static void test_peer_tables(void **state)
 	assert_int_equal(isn_vid_remote_lid_map(8, 41), 0);
 	assert_int_equal(isn_vid_remote_lid_map(7, 42), 0);
 	assert_int_equal(isn_vid_remote_to_virt(NULL, ISN_VID_LID, 41), 8);
+	/* the same for its QPNs, SRQNs and rkeys: 0x35 is the old real QPN */
+	assert_int_equal(isn_vid_peer_map(p, ISN_VID_QPN, 0x11, 0x36), 0);
+	assert_int_equal(isn_vid_remote_to_virt(p, ISN_VID_QPN, 0x36), 0x11);
+	assert_int_equal(isn_vid_remote_to_virt(p, ISN_VID_QPN, 0x35), 0x35);
+	assert_int_equal(isn_vid_map_count(&p->id[ISN_VID_QPN].to_virt), 1);
+	/* ... an old real QPN another of its QPs took since stays that one's */
+	assert_int_equal(isn_vid_peer_map(p, ISN_VID_QPN, 0x12, 0x36), 0);
+	assert_int_equal(isn_vid_peer_map(p, ISN_VID_QPN, 0x11, 0x37), 0);
+	assert_int_equal(isn_vid_remote_to_virt(p, ISN_VID_QPN, 0x36), 0x12);
+	assert_int_equal(isn_vid_remote_to_virt(p, ISN_VID_QPN, 0x37), 0x11);
+	/* 200 incarnations of 3 QPs: the reverse map keeps 3 entries (it
+	 * kept 600 before, and the live copy grew with them) */
+	for (i = 0; i < 200; i++)
+		for (k = 0; k < 3; k++)
+			assert_int_equal(isn_vid_peer_map(p, ISN_VID_QPN,
+							  0x11 + k,
+							  0x1000 + 3 * i + k),
+					 0);
+	assert_int_equal(isn_vid_map_count(&p->id[ISN_VID_QPN].to_virt), 3);
+	assert_int_equal(isn_vid_map_count(&p->id[ISN_VID_QPN].to_real), 3);
+	assert_int_equal(isn_vid_remote_to_virt(p, ISN_VID_QPN, 0x1000 + 598),
+			 0x12);
+	assert_int_equal(isn_vid_remote_to_real(p, ISN_VID_QPN, 0x13),
+			 0x1000 + 599);
 }
 
 /*
