@@ -225,6 +225,20 @@ static void send_dump(struct isn_ckpt *ck, uint32_t predump)
 	}
 }
 
+/*
+ * Entry @i of the process lists CKPT_BEGIN and WAKE carry: (rank, pid, wake
+ * fd) in @cl, the wake pipe's inode in @ino (low, high words).
+ */
+static void wake_entry(const struct isn_proc *p, uint32_t i, uint32_t *cl,
+		       uint32_t *ino)
+{
+	cl[3 * i] = p->rank;
+	cl[3 * i + 1] = p->pid;
+	cl[3 * i + 2] = (uint32_t)p->wake_fd;
+	ino[2 * i] = (uint32_t)p->wake_ino;
+	ino[2 * i + 1] = (uint32_t)(p->wake_ino >> 32);
+}
+
 /* WAKE to every agent, with the ranks of its processes that detached. */
 static void send_wake(struct isn_ckpt *ck, uint32_t flags)
 {
@@ -255,11 +269,7 @@ static void send_wake(struct isn_ckpt *ck, uint32_t flags)
 			if (!p || !p->member || p->agent_id != a->id ||
 			    p->state == ISN_P_LIVE)
 				continue;
-			cl[3 * n] = p->rank;
-			cl[3 * n + 1] = p->pid;
-			cl[3 * n + 2] = (uint32_t)p->wake_fd;
-			ino[2 * n] = (uint32_t)p->wake_ino;
-			ino[2 * n + 1] = (uint32_t)(p->wake_ino >> 32);
+			wake_entry(p, n, cl, ino);
 			ranks[n++] = r;
 		}
 		m.ranks = (struct isn_u32s){ .n = n, .v = ranks };
@@ -370,12 +380,7 @@ static void send_begin(struct isn_ckpt *ck, struct isn_agent *a)
 
 		if (!p || p->agent_id != a->id)
 			continue;
-		cl[3 * n] = p->rank;
-		cl[3 * n + 1] = p->pid;
-		cl[3 * n + 2] = (uint32_t)p->wake_fd;
-		ino[2 * n] = (uint32_t)p->wake_ino;
-		ino[2 * n + 1] = (uint32_t)(p->wake_ino >> 32);
-		n++;
+		wake_entry(p, n++, cl, ino);
 	}
 	m.nranks = j->nprocs;
 	isn_strlcpy(m.dir, ck->dir, sizeof(m.dir));

@@ -43,3 +43,13 @@ finish() {
 	echo "$((checks - failures))/$checks checks passed"
 	[[ $failures -eq 0 ]]
 }
+
+# proc_tree PID...: these processes and all their descendants, one pid a
+# line (tests that check a whole tree ended with its agent)
+proc_tree() {
+	local p
+	for p in "$@"; do
+		echo "$p"
+		proc_tree $(pgrep -P "$p")
+	done
+}

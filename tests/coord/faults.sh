@@ -44,15 +44,7 @@ touch "$T/hold"
 ck=$!
 wait_for 300 dumping
 ok "the dump is under way" $? "$T/ck1"
-# tree PID...: the pids of these processes and of all their descendants
-tree() {
-	local p
-	for p in "$@"; do
-		echo "$p"
-		tree $(pgrep -P "$p")
-	done
-}
-A_TREE=$(tree $(pgrep -P "$A_PID" '^ibsnap-init'))
+A_TREE=$(proc_tree $(pgrep -P "$A_PID" '^ibsnap-init'))
 A_CSV=$(tr '\n' , <<<"$A_TREE" | sed 's/,$//')
 # any of them still running (a zombie waits for whoever reaps orphans here)
 alive() { ps -o stat= -p "$A_CSV" | grep -qv '^Z'; }

@@ -23,14 +23,6 @@ JOB=(bash -c 'x=$(head -c 30000000 /dev/zero | tr "\0" x); sleep 1000')
 
 # init_of PID: the namespace init whose parent is PID
 init_of() { pgrep -P "$1" '^ibsnap-init'; }
-# tree PID...: these processes and all their descendants
-tree() {
-	local p
-	for p in "$@"; do
-		echo "$p"
-		tree $(pgrep -P "$p")
-	done
-}
 # tree_gone PID...: none of them running (a zombie waits to be reaped)
 tree_gone() {
 	! ps -o stat= -p "$(echo "$@" | tr ' ' ,)" | grep -qv '^Z'
@@ -39,7 +31,7 @@ tree_gone() {
 started() {
 	local i
 	i=$(init_of "$1") && [[ -n $i ]] &&
-		tree "$i" | xargs -r ps -o comm= -p 2>/dev/null | grep -qx sleep
+		proc_tree "$i" | xargs -r ps -o comm= -p 2>/dev/null | grep -qx sleep
 }
 
 # --- 1. checkpoint, the agent killed outside a dump, restart
@@ -51,7 +43,7 @@ ok "a job under ibsnap run" $? "$D/run1.err"
 "$IBSNAP" checkpoint --job ak1 --dir "$D/img1" >"$D/ck1" 2>&1
 ok "checkpoint 1 written by criu" $? "$D/ck1" "$D/img1/$(hostname)"/*/dump.log
 INIT=$(init_of "$A")
-TREE=$(tree "$INIT")
+TREE=$(proc_tree "$INIT")
 [[ $(cat "/proc/$INIT/comm") == ibsnap-init && $(wc -w <<<"$TREE") -ge 2 ]]
 ok "after the dump the init is armed again" $? <(ps -o pid,ppid,comm -p "$(echo $TREE | tr ' ' ,)")
 ps -eo pid,ppid,stat,comm >"$D/ps1"
@@ -62,7 +54,7 @@ ok "outside a dump, the agent killed: its tree ends" $? "$D/ps1"
 R=$!
 wait_for 120 eval '[[ -n $(init_of '"$R"') ]]' && sleep 3
 RINIT=$(init_of "$R")
-TREE=$(tree $RINIT)
+TREE=$(proc_tree $RINIT)
 [[ -n $RINIT && $(cat "/proc/$RINIT/comm" 2>/dev/null) == ibsnap-init ]] &&
 	! pgrep -x criu >/dev/null && [[ -n $(pgrep -P "$RINIT") ]]
 ok "restarted: the restored tree outlived criu's exit and is armed" $? \
@@ -78,7 +70,7 @@ A=$!
 wait_for 120 started "$A"
 # the daemon of case 1 may have exited idle under the agent: it comes back
 wait_for 60 "$IBSNAP" status --job ak2
-TREE=$(tree "$(init_of "$A")")
+TREE=$(proc_tree "$(init_of "$A")")
 "$IBSNAP" checkpoint --job ak2 --dir "$D/img2" >"$D/ck2" 2>&1 &
 ck=$!
 wait_for 60 pgrep -f '^criu dump'
