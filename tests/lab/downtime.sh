@@ -89,23 +89,35 @@ num() { # PATTERN FILE: the first number captured by PATTERN
 	sed -n "s/$1/\\1/p" "$2" | head -1
 }
 
-# start CASE BACKEND MIB: the two ranks in D/CASE (their cwd, where CRIU
-# mounts a proc), job dt-CASE; RPID holds the two ibsnap run
-start() {
-	local c=$1 dir=$D/$1 r
+# case_dir CASE BACKEND MIB: a new D/CASE (the ranks' cwd, where CRIU
+# mounts a proc) and FAST/CASE; cd there, the backend set, RPID emptied
+case_dir() {
+	local dir=$D/$1
 	rm -rf "$dir" "${FAST:?}/$1" && mkdir -p "$dir/run" "$FAST" &&
 		cd "$dir" || return 1
 	backend "$2"
 	echo "$2 $3" >"$dir/params"
 	RPID=()
+}
+
+# ranks_up CASE: both ranks of job dt-CASE ready and registered
+ranks_up() {
+	wait_for 300 test -e "$D/$1/run/ready.0" -a -e "$D/$1/run/ready.1" &&
+		wait_for 60 registered "dt-$1"
+}
+
+# start CASE BACKEND MIB: the two ranks in D/CASE, job dt-CASE; RPID holds
+# the two ibsnap run
+start() {
+	local c=$1 dir=$D/$1 r
+	case_dir "$1" "$2" "$3" || return 1
 	for r in 0 1; do
 		IBSNAP_FAKE_NODE=n$r timeout -k 5 "$T" "$IBSNAP" run --job "dt-$c" \
 			-- "$MEMJOB" "$r" "$dir/run" "$3" "$RATE" "$DEV" "$GIDX" \
 			</dev/null >"$dir/rank$r.log" 2>&1 &
 		RPID+=($!)
 	done
-	wait_for 300 test -e "$dir/run/ready.0" -a -e "$dir/run/ready.1" &&
-		wait_for 60 registered "dt-$c" && wait_for 60 stepped "$dir/run" "$WARM"
+	ranks_up "$c" && wait_for 60 stepped "$dir/run" "$WARM"
 }
 
 # kill_job [nowait]: the job dies (its inits, children of the ibsnap run
@@ -240,11 +252,7 @@ flusher_killed() {
 # replaced by restart's own.  RPID: the timeout of each ibsnap run.
 start_periodic() {
 	local c=$1 dir=$D/$1 r per
-	rm -rf "$dir" "${FAST:?}/$1" && mkdir -p "$dir/run" "$FAST" &&
-		cd "$dir" || return 1
-	backend "$2"
-	echo "$2 $3" >"$dir/params"
-	RPID=()
+	case_dir "$1" "$2" "$3" || return 1
 	for r in 0 1; do
 		per=()
 		[[ $r = 0 ]] && per=(--dir "$dir/img" --stage "$FAST/$c"
@@ -259,8 +267,7 @@ start_periodic() {
 		wait_for 10 test -s "$dir/rpid.$r"
 		RPID+=("$(cat "$dir/rpid.$r")")
 	done
-	wait_for 300 test -e "$dir/run/ready.0" -a -e "$dir/run/ready.1" &&
-		wait_for 60 registered "dt-$c"
+	ranks_up "$c"
 }
 
 # inits PID: the job inits (ibsnap-init) under PID, at any depth
