@@ -94,6 +94,13 @@ int isn_agent_open(struct isn_agent_ctx *ax, uint32_t flags, uint32_t nranks,
 			usleep(r.retry.ms * 1000);
 			continue;
 		}
+		if (!ret && h.type == ISN_MSG_ERROR &&
+		    (flags & ISN_JOB_ASK_CKPT) && r.err.ext && r.err.ckpt) {
+			ax->busy_ckpt = r.err.ckpt;
+			isn_strlcpy(ax->busy_host, r.err.host,
+				    sizeof(ax->busy_host));
+			return -EBUSY;
+		}
 		if (!ret && h.type == ISN_MSG_ERROR) {
 			if (who)
 				fprintf(stderr, "ibsnap: %s: %s\n",

@@ -103,9 +103,15 @@ struct isn_agent_ctx {
 	pid_t flush_pid;
 	uint32_t flush_ckpt;
 	char flush_dir[ISN_PATH_MAX + ISN_NAME_MAX + 2]; /* its DIR/HOST */
+	/* a restore refused (-EBUSY) with ISN_JOB_ASK_CKPT: the checkpoint
+	 * the job is being restored from, the host that began it (0: none) */
+	uint32_t busy_ckpt;
+	char busy_host[ISN_NAME_MAX];
 };
 
-/* JOB_OPEN: 0, or -errno (printed); retries while the daemon says so. */
+/* JOB_OPEN: 0, or -errno (printed); retries while the daemon says so.
+ * With ISN_JOB_ASK_CKPT, a restore refused for another checkpoint's is
+ * -EBUSY with ax->busy_ckpt set, not printed. */
 int isn_agent_open(struct isn_agent_ctx *ax, uint32_t flags, uint32_t nranks,
 		   uint32_t ckpt);
 /* Serve until the tree exits; returns the exit status to use. */
@@ -181,6 +187,14 @@ int isn_manifest_complete(const char *hostdir, const char *tree, uint32_t ckpt);
 /* The same; why a tree was not taken goes to @why (NULL: nowhere). */
 int isn_pick_image_why(const char *const *tiers, int ntiers, const char *host,
 		       struct isn_tree *t, int max, int *tier, FILE *why);
+/* The same for checkpoint @want exactly (0: the newest whole one): 0 if
+ * no tier holds it whole for this host. */
+int isn_pick_image_at(const char *const *tiers, int ntiers, const char *host,
+		      uint32_t want, struct isn_tree *t, int max, int *tier,
+		      FILE *why);
+/* Some image of checkpoint @c of @host is in @tiers, whole or not */
+bool isn_ckpt_seen(const char *const *tiers, int ntiers, const char *host,
+		   uint32_t c);
 /*
  * TREEDIR's chain of parent images (incremental dumps) is whole: every
  * parent link resolves, to an image of the checkpoint its child names,

@@ -21,63 +21,79 @@
 
 static void usage(FILE *out)
 {
-	fputs("usage: ibsnap restart --dir DIR [--stage FAST] [--coord "
-	      "HOST:PORT]\n"
+	fputs("usage: ibsnap restart --dir DIR [--stage FAST] [--ckpt N] "
+	      "[--coord HOST:PORT]\n"
 	      "                      [--dry-run]\n"
 	      "\n"
 	      "Restores this host's part of the job checkpointed into DIR "
 	      "(DIR/HOST),\n"
 	      "waits for the job and exits with its status.  Needs CRIU.\n"
-	      "With --stage (as given to ibsnap checkpoint), the newest "
-	      "complete\n"
-	      "checkpoint is taken from FAST if FAST has it, else from "
+	      "It takes the newest checkpoint that is whole here: with "
+	      "--stage (as given\n"
+	      "to ibsnap checkpoint), from FAST if FAST has it, else from "
 	      "DIR; a copy\n"
 	      "that was not completed is never taken, nor an incremental "
 	      "image whose\n"
 	      "chain of parent images is not whole in that tier, nor a "
 	      "checkpoint with\n"
 	      "a tree of the job on this host missing or at another "
-	      "checkpoint.  --dry-run "
-	      "prints the\n"
-	      "trees it would restore (then why others were passed over) and "
-	      "exits.\n",
+	      "checkpoint.  When\n"
+	      "another host's restart began restoring the job from "
+	      "checkpoint K, this\n"
+	      "host takes K (or refuses, saying what to do, if K is not "
+	      "whole here).\n"
+	      "--ckpt N takes checkpoint N or refuses.  --dry-run prints "
+	      "the trees it\n"
+	      "would restore (then why others were passed over) and exits; "
+	      "it does not\n"
+	      "ask the coordinator.\n",
 	      out);
 }
 
-/* @back: written (and closed) once the tree runs again; -1: none */
-static int restore_tree(const char *treedir, const char *coord, bool quiet,
-			int back)
+/*
+ * Open the restore of the tree in @treedir at the coordinator (JOB_OPEN,
+ * RESTORE, with @flags).  0, or -errno: printed, except a restore of
+ * another checkpoint under way when asked for (ISN_JOB_ASK_CKPT): -EBUSY
+ * with ax->busy_ckpt and ax->busy_host set.
+ */
+static int restore_open(struct isn_agent_ctx *ax, const char *treedir,
+			const char *coord, bool quiet, uint32_t flags)
 {
-	struct isn_agent_ctx ax = { .sock = -1,
-				    .restart = true,
-				    .quiet = quiet };
+	memset(ax, 0, sizeof(*ax));
+	ax->sock = -1;
+	ax->restart = true;
+	ax->quiet = quiet;
+	isn_hostname(ax->host, sizeof(ax->host));
+	if (isn_meta_read(ax, treedir) || isn_coord_addr(coord, &ax->addr))
+		return -EINVAL;
+	ax->may_start = !coord && !getenv("IBSNAP_COORD");
+	return isn_agent_open(ax, ISN_JOB_RESTORE | ISN_JOB_REATTACH | flags,
+			      ax->nranks, ax->ckpt);
+}
+
+/* Restore the opened tree; @back: written (and closed) once the tree runs
+ * again (-1: none).  Serve as its agent; the exit status. */
+static int restore_run(struct isn_agent_ctx *ax, const char *treedir, int back)
+{
 	char why[ISN_TEXT_MAX];
 	uint32_t *gone;
 
-	isn_hostname(ax.host, sizeof(ax.host));
-	if (isn_meta_read(&ax, treedir) || isn_coord_addr(coord, &ax.addr))
-		return 1;
-	ax.may_start = !coord && !getenv("IBSNAP_COORD");
-	if (isn_agent_open(&ax, ISN_JOB_RESTORE | ISN_JOB_REATTACH, ax.nranks,
-			   ax.ckpt))
-		return 1;
-	if (!quiet) {
+	if (!ax->quiet) {
 		printf("ibsnap restart: job '%s', checkpoint %u, %u ranks\n",
-		       ax.job, ax.ckpt, ax.nranks);
+		       ax->job, ax->ckpt, ax->nranks);
 		fflush(stdout);
 	}
-	if (isn_criu_restore(&ax, treedir, why, sizeof(why))) {
+	if (isn_criu_restore(ax, treedir, why, sizeof(why))) {
 		fprintf(stderr, "ibsnap restart: %s (see %s/restore.log)\n",
 			why, treedir);
 		return 1;
 	}
 	/* it was dumped disarmed: from now on it dies with us */
-	if (isn_agent_arm_init(&ax, true))
+	if (isn_agent_arm_init(ax, true))
 		fprintf(stderr, "ibsnap restart: the restored init did not "
 				"answer\n");
-	gone = calloc(ax.nclients + 1, sizeof(*gone));
-	if (gone &&
-	    isn_agent_wake(&ax, ISN_WAKE_NEW_INCARNATION, NULL, 0, gone))
+	gone = calloc(ax->nclients + 1, sizeof(*gone));
+	if (gone && isn_agent_wake(ax, ISN_WAKE_NEW_INCARNATION, NULL, 0, gone))
 		fprintf(stderr, "ibsnap restart: some restored processes "
 				"could not be woken\n");
 	free(gone);
@@ -86,7 +102,17 @@ static int restore_tree(const char *treedir, const char *coord, bool quiet,
 			perror("ibsnap restart: pipe");
 		close(back);
 	}
-	return isn_agent_loop(&ax);
+	return isn_agent_loop(ax);
+}
+
+static int restore_tree(const char *treedir, const char *coord, bool quiet,
+			int back)
+{
+	struct isn_agent_ctx ax;
+
+	if (restore_open(&ax, treedir, coord, quiet, 0))
+		return 1;
+	return restore_run(&ax, treedir, back);
 }
 
 /* Nothing to restore from @tier: say why of each tree of TIER/@host. */
@@ -162,13 +188,166 @@ static int one_job(const struct isn_tree *t, int n)
 	return ret;
 }
 
+/* The tiers to restore from: the stage (fastest) first, then DIR */
+struct tiers {
+	const char *v[2];
+	int n;
+	const char *host;
+	const char *dir, *stage;
+};
+
+/* "DIR" or "FAST or DIR", for messages */
+static const char *tiers_text(const struct tiers *ts, char *out, size_t len)
+{
+	snprintf(out, len, "%s%s%s", ts->stage ? ts->stage : "",
+		 ts->stage ? " or " : "", ts->dir);
+	return out;
+}
+
+/* This host's newest whole checkpoint, as text ("none" if it has none) */
+static const char *newest_text(const struct tiers *ts, char *out, size_t len)
+{
+	static struct isn_tree scratch[64];
+	int tier, n = isn_pick_image_at(ts->v, ts->n, ts->host, 0, scratch, 64,
+					&tier, NULL);
+
+	if (n)
+		snprintf(out, len, "%u", scratch[0].ckpt);
+	else
+		snprintf(out, len, "none");
+	return out;
+}
+
+/* --ckpt @want is not whole on this host: why, and exit status 1 */
+static int ckpt_refused(const struct tiers *ts, uint32_t want)
+{
+	char where[2 * PATH_MAX + 8], newest[16];
+
+	tiers_text(ts, where, sizeof(where));
+	newest_text(ts, newest, sizeof(newest));
+	if (isn_ckpt_seen(ts->v, ts->n, ts->host, want))
+		fprintf(stderr,
+			"ibsnap restart: checkpoint %u is not whole for host "
+			"%s in %s (see above; newest whole here: %s): "
+			"refused\n",
+			want, ts->host, where, newest);
+	else
+		fprintf(stderr,
+			"ibsnap restart: no image of checkpoint %u of host %s "
+			"in %s (newest whole here: %s): refused\n",
+			want, ts->host, where, newest);
+	return 1;
+}
+
+/*
+ * The job is being restored from checkpoint @busy (begun by @from's
+ * restart): this host takes it too if it holds it whole (into @t, the new
+ * count), unless --ckpt asked for another (@want); else 0, saying what to
+ * do.
+ */
+static int take_busy(const struct tiers *ts, const char *job, uint32_t busy,
+		     const char *from, uint32_t want, struct isn_tree *t,
+		     int *tier)
+{
+	char newest[16], *why_text = NULL;
+	size_t why_len = 0;
+	FILE *why;
+	int n;
+
+	newest_text(ts, newest, sizeof(newest));
+	why = open_memstream(&why_text, &why_len);
+	n = isn_pick_image_at(ts->v, ts->n, ts->host, busy, t, 64, tier, why);
+	if (why)
+		fclose(why);
+	if (want) {
+		fprintf(stderr,
+			"ibsnap restart: job '%s' is being restored from "
+			"checkpoint %u (started from host %s), not from "
+			"checkpoint %u (--ckpt): %s\n",
+			job, busy, from, want,
+			n ? "restart this host without --ckpt (or with the "
+			    "same checkpoint), or stop the job's restarts on "
+			    "the other hosts and restart every host with the "
+			    "same --ckpt" :
+			    "stop the job's restarts on the other hosts, then "
+			    "restart every host with the same --ckpt");
+		n = 0;
+	} else if (n) {
+		printf("ibsnap restart: job '%s' is being restored from "
+		       "checkpoint %u (started from host %s): this host takes "
+		       "it too (newest whole here: %s)\n",
+		       job, busy, from, newest);
+		fflush(stdout);
+	} else {
+		if (why_text)
+			fputs(why_text, stderr);
+		if (strcmp(newest, "none"))
+			fprintf(stderr,
+				"ibsnap restart: job '%s' is being restored "
+				"from checkpoint %u (started from host %s); "
+				"this host has no whole image of checkpoint %u "
+				"(newest whole here: %s): stop the job's "
+				"restarts on the other hosts, then restart "
+				"every host with --ckpt %s (--dry-run --ckpt "
+				"%s tells whether a host has it)\n",
+				job, busy, from, busy, newest, newest, newest);
+		else
+			fprintf(stderr,
+				"ibsnap restart: job '%s' is being restored "
+				"from checkpoint %u (started from host %s); "
+				"this host has no whole image of checkpoint "
+				"%u, nor of any other: refused\n",
+				job, busy, from, busy);
+	}
+	free(why_text);
+	return n;
+}
+
+/*
+ * Open the restore of the first tree of @t: the coordinator takes it, or
+ * says that the job is being restored from another checkpoint, which this
+ * host then takes if it can (at most twice: a restore that ended in
+ * between and another begun).  0 with *@ax open and @t, *@n the trees to
+ * restore; else 1, said why.
+ */
+static int open_first(const struct tiers *ts, const char *coord, uint32_t want,
+		      struct isn_tree *t, int *n, int *tier,
+		      struct isn_agent_ctx *ax)
+{
+	char job[ISN_NAME_MAX];
+	int tries, ret;
+
+	for (tries = 0; tries < 3; tries++) {
+		ret = restore_open(ax, t[0].path, coord, false,
+				   ISN_JOB_ASK_CKPT);
+		if (ret != -EBUSY || !ax->busy_ckpt)
+			break;
+		isn_strlcpy(job, ax->job, sizeof(job));
+		free(ax->clients);
+		free(ax->inos);
+		isn_rx_free(&ax->rx);
+		*n = take_busy(ts, job, ax->busy_ckpt, ax->busy_host, want, t,
+			       tier);
+		if (!*n || one_job(t, *n))
+			return 1;
+	}
+	if (ret == -EBUSY && ax->busy_ckpt)
+		fprintf(stderr, "ibsnap restart: the job's restore changed "
+				"checkpoints while this host joined it: try "
+				"again\n");
+	return ret ? 1 : 0;
+}
+
 int isn_cmd_restart(int argc, char **argv)
 {
-	const char *dir = NULL, *coord = NULL, *stage = NULL, *tiers[2];
-	char host[ISN_NAME_MAX], why[ISN_TEXT_MAX];
+	const char *dir = NULL, *coord = NULL, *stage = NULL;
+	char host[ISN_NAME_MAX], why[ISN_TEXT_MAX], *end;
 	static struct isn_tree t[64];
+	struct isn_agent_ctx first;
+	struct tiers ts = { .n = 0 };
 	char *paths[64], c;
-	int i, n, ntiers = 0, tier, status, back[2], ret = 0;
+	int i, n, tier, status, back[2], ret = 0;
+	unsigned long want = 0;
 	bool dry = false;
 	FILE *skipped = NULL;
 	char *skip_text = NULL;
@@ -184,6 +363,17 @@ int isn_cmd_restart(int argc, char **argv)
 			dry = true;
 		} else if (!strcmp(argv[i], "--coord") && i + 1 < argc) {
 			coord = argv[++i];
+		} else if (!strcmp(argv[i], "--ckpt") && i + 1 < argc) {
+			errno = 0;
+			want = strtoul(argv[++i], &end, 10);
+			if (errno || *end || !want || want > UINT32_MAX ||
+			    argv[i][0] == '-') {
+				fprintf(stderr,
+					"ibsnap restart: --ckpt %s: not a "
+					"checkpoint id (1 or more)\n",
+					argv[i]);
+				return 2;
+			}
 		} else {
 			usage(strcmp(argv[i], "-h") && strcmp(argv[i], "--"
 								       "help") ?
@@ -208,23 +398,30 @@ int isn_cmd_restart(int argc, char **argv)
 		return 1;
 	}
 	isn_hostname(host, sizeof(host));
+	ts.host = host;
+	ts.dir = dir;
+	ts.stage = stage;
 	if (stage)
-		tiers[ntiers++] = stage; /* the fastest first */
-	tiers[ntiers++] = dir;
+		ts.v[ts.n++] = stage; /* the fastest first */
+	ts.v[ts.n++] = dir;
 	/* with --dry-run, why trees were passed over follows the choice */
 	if (dry)
 		skipped = open_memstream(&skip_text, &skip_len);
-	n = isn_pick_image_why(tiers, ntiers, host, t, 64, &tier,
-			       skipped ? skipped : stderr);
+	n = isn_pick_image_at(ts.v, ts.n, host, (uint32_t)want, t, 64, &tier,
+			      skipped ? skipped : stderr);
 	if (skipped) {
 		fclose(skipped);
 		if (!n && skip_len)
 			fputs(skip_text, stderr);
 	}
+	if (!n && want) {
+		free(skip_text);
+		return ckpt_refused(&ts, (uint32_t)want);
+	}
 	if (!n) {
 		free(skip_text);
-		for (i = 0; i < ntiers; i++)
-			explain(tiers[i], host);
+		for (i = 0; i < ts.n; i++)
+			explain(ts.v[i], host);
 		fprintf(stderr,
 			"ibsnap restart: no complete image of host %s in "
 			"%s%s%s\n",
@@ -236,7 +433,7 @@ int isn_cmd_restart(int argc, char **argv)
 		return 1;
 	}
 	if (dry) {
-		printf("checkpoint %u from %s (%s)\n", t[0].ckpt, tiers[tier],
+		printf("checkpoint %u from %s (%s)\n", t[0].ckpt, ts.v[tier],
 		       stage && tier == 0 ? "stage" : "dir");
 		for (i = 0; i < n; i++)
 			printf("%s\n", t[i].path);
@@ -245,8 +442,12 @@ int isn_cmd_restart(int argc, char **argv)
 		free(skip_text);
 		return 0;
 	}
+	/* the first tree's open settles the checkpoint: the one the job is
+	 * being restored from if another host began, else this one */
+	if (open_first(&ts, coord, (uint32_t)want, t, &n, &tier, &first))
+		return 1;
 	if (n == 1)
-		return restore_tree(t[0].path, coord, false, -1);
+		return restore_run(&first, t[0].path, -1);
 	/* hold the TCP connections between the trees until all are back */
 	for (i = 0; i < n; i++)
 		paths[i] = t[i].path;
@@ -259,9 +460,16 @@ int isn_cmd_restart(int argc, char **argv)
 		pid = fork();
 		if (pid == 0) {
 			close(back[0]);
-			_exit(restore_tree(t[i].path, coord, i > 0, back[1]));
+			if (i == 0)
+				_exit(restore_run(&first, t[0].path, back[1]));
+			close(first.sock); /* the first tree's, not ours */
+			_exit(restore_tree(t[i].path, coord, true, back[1]));
 		}
 	}
+	close(first.sock);
+	free(first.clients);
+	free(first.inos);
+	isn_rx_free(&first.rx);
 	close(back[1]);
 	/* a byte from each tree restored, or EOF: every child has one */
 	for (i = 0; i < n && read(back[0], &c, 1) == 1; i++)

@@ -772,8 +772,26 @@ int isn_pick_image(const char *const *tiers, int ntiers, const char *host,
 int isn_pick_image_why(const char *const *tiers, int ntiers, const char *host,
 		       struct isn_tree *t, int max, int *tier, FILE *why)
 {
+	return isn_pick_image_at(tiers, ntiers, host, 0, t, max, tier, why);
+}
+
+/* @hostdir holds checkpoint @want whole: its trees there (scratch @t) */
+static int whole_in(const char *hostdir, uint32_t want, struct isn_tree *t,
+		    int max, FILE *why)
+{
+	int k, m = 0, n = tier_trees(hostdir, t, max, why);
+
+	for (k = 0; k < n; k++)
+		m += t[k].ckpt == want;
+	return m && whole_at(hostdir, t, n, want, why) ? m : 0;
+}
+
+int isn_pick_image_at(const char *const *tiers, int ntiers, const char *host,
+		      uint32_t want, struct isn_tree *t, int max, int *tier,
+		      FILE *why)
+{
 	char hostdir[PATH_MAX], best_dir[PATH_MAX];
-	uint32_t newest, best = 0;
+	uint32_t newest = want, best = 0;
 	struct dirent *e;
 	int i, n, found = 0;
 	DIR *d;
@@ -791,7 +809,8 @@ int isn_pick_image_why(const char *const *tiers, int ntiers, const char *host,
 				     tiers[i], e ? e->d_name : "", e ? "/" : "",
 				     host) >= (int)sizeof(hostdir))
 				continue;
-			n = newest_in(hostdir, t, max, &newest, why);
+			n = want ? whole_in(hostdir, want, t, max, why) :
+				   newest_in(hostdir, t, max, &newest, why);
 			if (n && (*tier < 0 || newest > best)) {
 				/* the first (fastest) tier with it */
 				best = newest;
@@ -820,4 +839,42 @@ int isn_pick_image_why(const char *const *tiers, int ntiers, const char *host,
 				t[i].path, t[i].ckpt, best);
 	}
 	return found;
+}
+
+bool isn_ckpt_seen(const char *const *tiers, int ntiers, const char *host,
+		   uint32_t c)
+{
+	char hostdir[PATH_MAX], path[2 * PATH_MAX];
+	struct dirent *e, *f;
+	bool seen = false;
+	uint32_t k;
+	DIR *d, *h;
+	int i;
+
+	for (i = 0; i < ntiers && !seen; i++) {
+		d = opendir(tiers[i]);
+		e = NULL;
+		do {
+			if (e && strncmp(e->d_name, ISN_CKPT_PREFIX,
+					 strlen(ISN_CKPT_PREFIX)))
+				continue;
+			if (snprintf(hostdir, sizeof(hostdir), "%s/%s%s%s",
+				     tiers[i], e ? e->d_name : "", e ? "/" : "",
+				     host) >= (int)sizeof(hostdir))
+				continue;
+			h = opendir(hostdir);
+			while (h && !seen && (f = readdir(h)))
+				seen = f->d_name[0] != '.' &&
+				       snprintf(path, sizeof(path), "%s/%s",
+						hostdir, f->d_name) <
+					       (int)sizeof(path) &&
+				       !isn_meta_u32(path, "ckpt", &k) &&
+				       k == c;
+			if (h)
+				closedir(h);
+		} while (!seen && d && (e = readdir(d)));
+		if (d)
+			closedir(d);
+	}
+	return seen;
 }

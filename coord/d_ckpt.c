@@ -189,6 +189,16 @@ void isn_ck_conn_closed(struct isn_proc *p)
 	isn_ck_proc_lost(p, "lost its connection");
 }
 
+static bool any_agent(const struct isn_job *j)
+{
+	const struct isn_agent *a;
+
+	for (a = j->agents; a; a = a->next)
+		if (a->conn && !a->exited)
+			return true;
+	return false;
+}
+
 void isn_ck_agent_lost(struct isn_agent *a)
 {
 	struct isn_ckpt *ck = a->job->ck;
@@ -208,6 +218,11 @@ void isn_ck_agent_lost(struct isn_agent *a)
 		if (p && p->member && !p->conn && p->agent_id == a->id)
 			isn_job_proc_remove(p); /* nobody can wake it now */
 	}
+	/* a restore with no restart left: no more ranks can come back, the
+	 * wait for them ends now, not at the dump timeout (a new restart,
+	 * of another checkpoint say, would be refused until then) */
+	if (ck->restore && ck->step == ISN_ST_WAKE && !any_agent(j))
+		ck->nranks = ck->rejoined;
 	isn_ck_recount(ck);
 	isn_ck_check(ck);
 }

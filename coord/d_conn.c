@@ -196,8 +196,13 @@ int isn_conn_error(struct isn_conn *c, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(m.text, sizeof(m.text), fmt, ap);
 	va_end(ap);
-	isn_d_log(c->d, "%s: %s", c->peer, m.text);
-	isn_conn_send(c, ISN_MSG_ERROR, &m);
+	return isn_conn_error_msg(c, &m);
+}
+
+int isn_conn_error_msg(struct isn_conn *c, const struct isn_m_error *m)
+{
+	isn_d_log(c->d, "%s: %s", c->peer, m->text);
+	isn_conn_send(c, ISN_MSG_ERROR, m);
 	/* let the ERROR out before the close; no further input is read */
 	shutdown(c->fd, SHUT_RD);
 	if (c->proc || c->agent || c->ctl_job)
@@ -207,7 +212,7 @@ int isn_conn_error(struct isn_conn *c, int code, const char *fmt, ...)
 	c->ctl_job = NULL;
 	conn_flush(c);
 	conn_mark_dead(c);
-	return code;
+	return m->code;
 }
 
 static void header_error(struct isn_conn *c, int ret)

@@ -7,6 +7,7 @@
  * learn its token; anyone else (TCP) must present the job's token.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -107,6 +108,42 @@ static int on_register(struct isn_conn *c, const struct isn_m_register *m)
 	return 0;
 }
 
+/*
+ * A restore of @m's checkpoint cannot be opened: the job runs (or takes a
+ * checkpoint), or it is being restored from another checkpoint.  In that
+ * case an agent that asks (ISN_JOB_ASK_CKPT) learns which checkpoint and
+ * from which host (ERROR's extension 1): restart then takes that one if
+ * its host has it whole, else says what to do.
+ */
+static int restore_refused(struct isn_conn *c, struct isn_job *j,
+			   const struct isn_m_job_open *m, int code)
+{
+	struct isn_m_error e = { .code = code };
+	const struct isn_ckpt *ck = j->ck;
+
+	if (code != -EBUSY)
+		return isn_conn_error(c, code, "out of memory");
+	if (!ck || !ck->restore)
+		return isn_conn_error(c, code,
+				      "job '%s' is running: cannot restore "
+				      "checkpoint %u into it",
+				      j->name, m->ckpt);
+	if (!(m->flags & ISN_JOB_ASK_CKPT))
+		return isn_conn_error(c, code,
+				      "job '%s' is being restored from "
+				      "checkpoint %u (started from host %s): "
+				      "cannot restore checkpoint %u into it",
+				      j->name, ck->id, ck->from, m->ckpt);
+	e.ext = ISN_EXT_1;
+	e.ckpt = ck->id;
+	isn_strlcpy(e.host, ck->from, sizeof(e.host));
+	snprintf(e.text, sizeof(e.text),
+		 "job '%s' is being restored from checkpoint %u (started from "
+		 "host %s), not %u",
+		 j->name, ck->id, ck->from, m->ckpt);
+	return isn_conn_error_msg(c, &e);
+}
+
 static int on_job_open(struct isn_conn *c, const struct isn_m_job_open *m)
 {
 	struct isn_m_job r = { 0 };
@@ -135,13 +172,8 @@ static int on_job_open(struct isn_conn *c, const struct isn_m_job_open *m)
 	}
 	if (m->flags & ISN_JOB_RESTORE) {
 		ret = isn_ck_restore_open(j, m);
-		if (ret) {
-			isn_conn_error(c, ret,
-				       "job '%s' is running: cannot restore "
-				       "checkpoint %u into it",
-				       j->name, m->ckpt);
-			return ret;
-		}
+		if (ret)
+			return restore_refused(c, j, m, ret);
 	} else if (j->ck && !j->ck->restore) {
 		return send_retry(c, 200, "a checkpoint is in progress");
 	} else if (j->epoch < m->ckpt) {

@@ -525,6 +525,7 @@ int isn_ck_restore_open(struct isn_job *j, const struct isn_m_job_open *m)
 	ck->id = m->ckpt;
 	ck->restore = true;
 	ck->nranks = m->nranks;
+	isn_strlcpy(ck->from, m->host, sizeof(ck->from));
 	ck->step = ISN_ST_WAKE;
 	ck->seq = 1;
 	ck->t0 = ck->t_step = isn_now_us();
@@ -533,8 +534,10 @@ int isn_ck_restore_open(struct isn_job *j, const struct isn_m_job_open *m)
 	j->ck = ck;
 	timer_restart(ck);
 	isn_ck_recount(ck);
-	isn_d_log(j->d, "job '%s': restoring checkpoint %u: %u ranks to rejoin",
-		  j->name, ck->id, ck->nranks);
+	isn_d_log(j->d,
+		  "job '%s': restoring checkpoint %u (from %s): %u ranks to "
+		  "rejoin",
+		  j->name, ck->id, ck->from, ck->nranks);
 	return 0;
 }
 

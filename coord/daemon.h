@@ -136,6 +136,7 @@ struct isn_ckpt {
 	bool committed; /* the image is in place */
 	bool wake_lost; /* an agent did not answer WAKE: committed or not? */
 	uint32_t nranks, rejoined; /* restore: ranks expected, back */
+	char from[ISN_NAME_MAX]; /* restore: the host whose restart began it */
 	uint32_t xfail_seq; /* the exchange of this step has failed */
 	uint32_t fence_seq; /* the exchange of this step is complete */
 	struct isn_krec *kidx; /* open addressing by key; NULL: none */
@@ -216,6 +217,8 @@ void isn_conn_send(struct isn_conn *c, uint16_t type, const void *msg);
 void isn_conn_send_sbuf(struct isn_conn *c, struct isn_sbuf *b);
 int isn_conn_error(struct isn_conn *c, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* ... with ERROR @m as it is (an extension too) */
+int isn_conn_error_msg(struct isn_conn *c, const struct isn_m_error *m);
 /* Detach from its owner and close it soon (from its own callback). */
 void isn_conn_kill(struct isn_conn *c);
 void isn_conn_destroy_all(struct isn_d *d);

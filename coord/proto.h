@@ -84,6 +84,9 @@ enum isn_msg_type {
 #define ISN_JOB_TOKEN 0x1 /* .token is set */
 #define ISN_JOB_RESTORE 0x2 /* ibsnap restart: ranks will rejoin */
 #define ISN_JOB_REATTACH 0x4 /* an agent back after losing the daemon */
+/* RESTORE: if the job is being restored from another checkpoint, the
+ * ERROR refusing it says which (its extension 1): the agent can take it */
+#define ISN_JOB_ASK_CKPT 0x8
 
 /* CKPT_START.flags, also CKPT_BEGIN.flags and DUMP.flags */
 #define ISN_CK_TOKEN 0x1
@@ -140,6 +143,12 @@ uint32_t isn_u32s_at(const struct isn_u32s *a, uint32_t i);
 struct isn_m_error {
 	int32_t code; /* -errno */
 	char text[ISN_TEXT_MAX];
+	/* extension 1, to a JOB_OPEN with ISN_JOB_ASK_CKPT refused (-EBUSY)
+	 * because the job is being restored from another checkpoint: that
+	 * checkpoint and the host whose restart started its restore */
+	uint16_t ext;
+	uint32_t ckpt;
+	char host[ISN_NAME_MAX];
 };
 
 struct isn_m_register {

@@ -74,6 +74,9 @@ struct msg_desc {
 static const struct field f_error[] = {
 	I32(struct isn_m_error, code),
 	STR(struct isn_m_error, text),
+	EXT(struct isn_m_error, ext),
+	U32(struct isn_m_error, ckpt),
+	STR(struct isn_m_error, host),
 };
 
 static const struct field f_register[] = {

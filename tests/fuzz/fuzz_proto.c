@@ -89,6 +89,7 @@ static bool check_msg(uint16_t type, union any_msg *m, const void *p,
 	switch (type) {
 	case ISN_MSG_ERROR:
 		STR_OK(m->error.text);
+		STR_OK(m->error.host);
 		break;
 	case ISN_MSG_REGISTER:
 		STR_OK(m->reg.job);

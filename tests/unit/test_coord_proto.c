@@ -186,6 +186,41 @@ static void test_ext_tail(void **state)
 	isn_wbuf_free(&w2);
 }
 
+/* ERROR: the checkpoint a refused restore is of, only in its extension
+ * (to an agent that asked): without it the bytes are as before. */
+static void test_ext_error(void **state)
+{
+	struct isn_m_error m = { .code = -EBUSY }, out;
+	struct isn_wbuf w;
+
+	(void)state;
+	strcpy(m.text, "busy");
+	encode(&w, ISN_MSG_ERROR, &m);
+	assert_int_equal(w.len, ISN_HDR_LEN + 4 + 2 + 4);
+	out.ckpt = 7;
+	strcpy(out.host, "junk");
+	assert_int_equal(isn_msg_decode(ISN_MSG_ERROR, w.p + ISN_HDR_LEN,
+					(uint32_t)(w.len - ISN_HDR_LEN), &out),
+			 0);
+	assert_int_equal(out.ext, 0);
+	assert_int_equal(out.ckpt, 0);
+	assert_string_equal(out.host, "");
+	isn_wbuf_free(&w);
+	m.ext = ISN_EXT_1;
+	m.ckpt = 3;
+	strcpy(m.host, "node-a");
+	encode(&w, ISN_MSG_ERROR, &m);
+	assert_int_equal(isn_msg_decode(ISN_MSG_ERROR, w.p + ISN_HDR_LEN,
+					(uint32_t)(w.len - ISN_HDR_LEN), &out),
+			 0);
+	assert_int_equal(out.code, -EBUSY);
+	assert_string_equal(out.text, "busy");
+	assert_int_equal(out.ext, ISN_EXT_1);
+	assert_int_equal(out.ckpt, 3);
+	assert_string_equal(out.host, "node-a");
+	isn_wbuf_free(&w);
+}
+
 /* CKPT_START / CKPT_BEGIN carry the stage only in their extension. */
 static void test_ext_stage(void **state)
 {
@@ -482,6 +517,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_and_trailing),
 		cmocka_unit_test(test_ext_tail),
 		cmocka_unit_test(test_ext_stage),
+		cmocka_unit_test(test_ext_error),
 		cmocka_unit_test(test_bad_strings),
 		cmocka_unit_test(test_u32s),
 		cmocka_unit_test(test_all),
