@@ -303,6 +303,24 @@ static int take_busy(const struct tiers *ts, const char *job, uint32_t busy,
 	return n;
 }
 
+/* @treedir is not an image of job @job: said so */
+static bool other_job(const char *treedir, const char *job)
+{
+	struct isn_agent_ctx a;
+	bool other;
+
+	memset(&a, 0, sizeof(a));
+	other = isn_meta_read(&a, treedir) || strcmp(a.job, job);
+	if (other)
+		fprintf(stderr,
+			"ibsnap restart: %s is not of job '%s': refused "
+			"(restore from a directory of one job)\n",
+			treedir, job);
+	free(a.clients);
+	free(a.inos);
+	return other;
+}
+
 /*
  * Open the restore of the first tree of @t: the coordinator takes it, or
  * says that the job is being restored from another checkpoint, which this
@@ -328,7 +346,7 @@ static int open_first(const struct tiers *ts, const char *coord, uint32_t want,
 		isn_rx_free(&ax->rx);
 		*n = take_busy(ts, job, ax->busy_ckpt, ax->busy_host, want, t,
 			       tier);
-		if (!*n || one_job(t, *n))
+		if (!*n || one_job(t, *n) || other_job(t[0].path, job))
 			return 1;
 	}
 	if (ret == -EBUSY && ax->busy_ckpt)
