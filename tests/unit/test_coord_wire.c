@@ -297,6 +297,91 @@ static void test_stage_relative(void **state)
 	close(p);
 }
 
+/* JOB_OPEN of a restore (job "rs", token 0x66) from @host; its answer's
+ * type, the ERROR in @err; the connection stays open in *@fd_p. */
+static int restore_open(const char *job, const char *host, uint32_t ckpt,
+			bool ask, int *fd_p, struct isn_m_error *err)
+{
+	struct isn_m_job_open m = { .pid = (uint32_t)getpid(),
+				    .nranks = 2,
+				    .ckpt = ckpt };
+	struct isn_m_registered reg;
+	struct isn_rx rx;
+	int ret;
+
+	strcpy(m.job, job);
+	strcpy(m.host, host);
+	memset(m.token, 0x66, ISN_TOKEN_LEN);
+	m.flags = ISN_JOB_TOKEN | ISN_JOB_RESTORE |
+		  (ask ? ISN_JOB_ASK_CKPT : 0);
+	*fd_p = isn_connect(&addr);
+	assert_true(*fd_p >= 0);
+	assert_int_equal(isn_send_msg(*fd_p, ISN_MSG_JOB_OPEN, &m), 0);
+	isn_rx_init(&rx, ISN_MSG_MAX);
+	memset(err, 0x5a, sizeof(*err));
+	ret = next(*fd_p, &rx, err, &reg);
+	isn_rx_free(&rx);
+	return ret;
+}
+
+/*
+ * A restore of another checkpoint than the one under way: refused naming
+ * it and the host that began it; the tail (checkpoint, host) only to an
+ * agent that asks.  Once its agents are gone, a restore of another
+ * checkpoint is taken.  A running job keeps its own refusal.
+ */
+static void test_restore_other_ckpt(void **state)
+{
+	struct isn_m_registered reg;
+	struct isn_m_error err;
+	int a, b, i, ret;
+
+	(void)state;
+	assert_int_equal(restore_open("rs", "node-a", 3, true, &a, &err),
+			 ISN_MSG_JOB);
+	assert_int_equal(restore_open("rs", "node-b", 2, false, &b, &err),
+			 ISN_MSG_ERROR);
+	assert_int_equal(err.code, -EBUSY);
+	assert_string_equal(err.text, "job 'rs' is being restored from "
+				      "checkpoint 3 (started from host "
+				      "node-a): cannot restore checkpoint "
+				      "2 into it");
+	assert_int_equal(err.ext, 0); /* what an older agent reads */
+	close(b);
+	assert_int_equal(restore_open("rs", "node-b", 2, true, &b, &err),
+			 ISN_MSG_ERROR);
+	assert_int_equal(err.code, -EBUSY);
+	assert_int_equal(err.ext, ISN_EXT_1);
+	assert_int_equal(err.ckpt, 3);
+	assert_string_equal(err.host, "node-a");
+	close(b);
+	assert_int_equal(restore_open("rs", "node-b", 3, true, &b, &err),
+			 ISN_MSG_JOB);
+	/* every restart gone: the restore ends now, not at the timeout */
+	close(a);
+	close(b);
+	for (i = 0; i < 500; i++) { /* 5 s at most */
+		ret = restore_open("rs", "node-b", 2, true, &b, &err);
+		close(b);
+		if (ret == ISN_MSG_JOB)
+			break;
+		assert_int_equal(err.ckpt, 3);
+		usleep(10000);
+	}
+	assert_int_equal(ret, ISN_MSG_JOB);
+	/* a running job: its own text, no tail */
+	assert_int_equal(do_register("rr", 0x66, &a, &err, &reg),
+			 ISN_MSG_REGISTERED);
+	assert_int_equal(restore_open("rr", "node-b", 1, true, &b, &err),
+			 ISN_MSG_ERROR);
+	assert_int_equal(err.code, -EBUSY);
+	assert_string_equal(err.text, "job 'rr' is running: cannot restore "
+				      "checkpoint 1 into it");
+	assert_int_equal(err.ext, 0);
+	close(b);
+	close(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +393,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_then_gone),
 		cmocka_unit_test(test_status_ext),
 		cmocka_unit_test(test_stage_relative),
+		cmocka_unit_test(test_restore_other_ckpt),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
