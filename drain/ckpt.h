@@ -107,7 +107,10 @@ void isn_cq_raise_event(struct isn_cq *cq);
 int isn_cq_drain_once(struct isn_cq *cq);
 /* Completions of the backend that are the checkpoint's own (markers,
  * flushes it caused) are consumed here: true if @wc was one. */
-bool isn_ckpt_own_wc(struct isn_cq *cq, const struct ibv_wc *wc);
+bool isn_ckpt_own_wc(struct isn_cq *cq, struct ibv_wc *wc);
+/* Polls may leave the checkpoint's path if nothing out needs it any more
+ * (markers, sends waiting for them, shim receive buffers). */
+void isn_ckpt_poll_relax(void);
 void isn_ckpt_saved_sync(void);
 
 /* rebuild/cred.c: device writes other threads cannot do after a restore
@@ -140,10 +143,17 @@ void isn_qp_ckpt_free(struct isn_qp *qp);
 /* drain/early.c: messages an RNR held up, caught in shim buffers */
 struct isn_early;
 int isn_early_post(struct isn_qp *qp, struct isn_srq *srq);
-bool isn_early_own_wc(struct isn_qp *qp, const struct ibv_wc *wc);
+/* true if @wc is a shim buffer's completion the shim keeps; a buffer's
+ * completion that a held receive of the program takes is rewritten into
+ * that receive's (false). */
+bool isn_early_own_wc(struct isn_qp *qp, struct ibv_wc *wc);
 void isn_early_release(void);
-/* Satisfy receive @wr from the oldest early message of its queue:
- * true if it was (a completion is saved), false if none waits. */
+/* Shim buffers are posted on some queue (a failed checkpoint left them). */
+bool isn_early_out(void);
+void isn_early_note_live(void);
+/* Satisfy receive @wr from the oldest early message of its queue (a
+ * completion is saved), or hold it for a shim buffer still out (it is
+ * logged as posted): true; false if neither (post it). */
 bool isn_early_take(struct isn_qp *qp, struct isn_srq *srq,
 		    const struct ibv_recv_wr *wr);
 bool isn_early_pending(struct isn_qp *qp, struct isn_srq *srq);

@@ -106,7 +106,15 @@ void isn_cq_saved_free(struct isn_cq *cq)
 	cq->saved = NULL;
 }
 
-bool isn_ckpt_own_wc(struct isn_cq *cq, const struct ibv_wc *wc)
+void isn_ckpt_poll_relax(void)
+{
+	if (isn_ckst.stage == ISN_CK_RUNNING &&
+	    !atomic_load(&isn_ckst.markers_out) && !isn_pending_waits() &&
+	    !isn_early_out())
+		atomic_fetch_and(&isn_slow, ~(uint32_t)ISN_SLOW_CKPT_POLL);
+}
+
+bool isn_ckpt_own_wc(struct isn_cq *cq, struct ibv_wc *wc)
 {
 	uint32_t idx;
 	struct isn_qp *qp = isn_qptab_find(wc->qp_num, &idx);
@@ -126,16 +134,19 @@ bool isn_ckpt_own_wc(struct isn_cq *cq, const struct ibv_wc *wc)
 		}
 		/* a checkpoint that ended with markers out polls slowly
 		 * until the last one is in */
-		if (atomic_fetch_sub(&isn_ckst.markers_out, 1) == 1 &&
-		    isn_ckst.stage == ISN_CK_RUNNING && !isn_pending_waits())
-			atomic_fetch_and(&isn_slow,
-					 ~(uint32_t)ISN_SLOW_CKPT_POLL);
+		if (atomic_fetch_sub(&isn_ckst.markers_out, 1) == 1)
+			isn_ckpt_poll_relax();
 		return true;
 	}
-	return (wc->opcode & IBV_WC_RECV) && isn_early_own_wc(qp, wc);
+	/* a shim receive buffer's (an error completion's opcode is not
+	 * defined: a flushed buffer is known by its wr_id) */
+	return (wc->status != IBV_WC_SUCCESS || (wc->opcode & IBV_WC_RECV)) &&
+	       isn_early_own_wc(qp, wc);
 }
 
-/* Drop the checkpoint's own completions from @wc; how many are left. */
+/* Drop the checkpoint's own completions from @wc (a shim buffer's that a
+ * held receive takes becomes that receive's, in place); how many are
+ * left. */
 static int strip_own(struct isn_cq *cq, struct ibv_wc *wc, int n)
 {
 	int i, k = 0;
@@ -216,7 +227,7 @@ int isn_ckpt_poll(struct isn_cq *cq, int n, struct ibv_wc *wc)
 	pthread_mutex_unlock(&cq->lock);
 	/* sends an old marker kept out of a full queue, once it is in */
 	isn_pending_kick();
-	if (!got && (isn_slow_get() & ISN_SLOW_CKPT_POLL))
+	if (!got && isn_ckst.stage != ISN_CK_RUNNING)
 		sched_yield(); /* see ckpt_poll_idle */
 	return got;
 }
@@ -261,13 +272,24 @@ static int ex_real_skip_own(struct isn_cq *cq, int ret)
 		wc.status = r->status;
 		wc.opcode = r->read_opcode(r);
 		wc.qp_num = r->read_qp_num(r);
+		if (wc.status == IBV_WC_SUCCESS && (wc.opcode & IBV_WC_RECV)) {
+			wc.byte_len = r->read_byte_len(r);
+			if (r->read_wc_flags)
+				wc.wc_flags = r->read_wc_flags(r);
+			if ((wc.wc_flags & IBV_WC_WITH_IMM) && r->read_imm_data)
+				wc.imm_data = r->read_imm_data(r);
+		}
 		if (!isn_ckpt_own_wc(cq, &wc))
 			break;
 		ret = r->next_poll(r);
 	}
-	if (!ret)
-		isn_cqx_cur(cq);
-	return ret;
+	if (ret)
+		return ret;
+	isn_cqx_cur(cq);
+	/* a shim buffer's completion a held receive took */
+	cq->ibcq.wr_id = wc.wr_id;
+	cq->ibcq.status = wc.status;
+	return 0;
 }
 
 int isn_ckpt_start_poll(struct isn_cq *cq, struct ibv_poll_cq_attr *attr)
@@ -291,7 +313,7 @@ int isn_ckpt_start_poll(struct isn_cq *cq, struct ibv_poll_cq_attr *attr)
 	if (ret) {
 		cq->ex_locked = false;
 		pthread_mutex_unlock(&cq->lock);
-		if (isn_slow_get() & ISN_SLOW_CKPT_POLL)
+		if (isn_ckst.stage != ISN_CK_RUNNING)
 			sched_yield(); /* see ckpt_poll_idle */
 	}
 	return ret;

@@ -215,10 +215,13 @@ static int ck_resume(void)
 	isn_for_each_obj(struct isn_qp, qp, ISN_OBJ_QP) isn_qp_set_xlate(qp);
 	if (isn_ckst.stage == ISN_CK_REBUILT)
 		ck_reclaim(); /* before the holds go */
+	else
+		isn_early_note_live();
 	isn_ckst.stage = ISN_CK_RUNNING;
 	isn_ckst.epoch++;
-	/* a marker still out keeps polls on the checkpoint's path */
-	if (!atomic_load(&isn_ckst.markers_out))
+	/* a marker still out, or a shim receive buffer, keeps polls on the
+	 * checkpoint's path */
+	if (!atomic_load(&isn_ckst.markers_out) && !isn_early_out())
 		atomic_fetch_and(&isn_slow, ~(uint32_t)ISN_SLOW_CKPT_POLL);
 	ret = isn_pending_flush();
 	isn_ctl_unblock();

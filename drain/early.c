@@ -8,6 +8,19 @@
  * Each later receive the program posts to that queue is then completed
  * from the oldest kept message, in order, without reaching the HCA -- the
  * program sees exactly the completions it would have seen.
+ *
+ * A checkpoint that fails after that (its drain timed out) leaves the
+ * buffers posted on the live queue, behind the program's receives posted
+ * before it: the next messages land in them.  Until every buffer has
+ * completed, each receive the program posts to that queue stands in for
+ * the oldest buffer not spoken for: it is logged as posted (a later
+ * checkpoint posts it again) but kept in the shim ("held"), and the
+ * buffer's completion is handed to the program as its completion, at its
+ * place in the CQ, the message copied into its buffers.  Receives beyond
+ * the buffers go to the HCA, behind them, as usual.  So the program's
+ * receives take no room the buffers hold, and every message reaches the
+ * receive it would have reached without the shim.  Meanwhile the CQs are
+ * polled on the checkpoint's path (isn_early_out()).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,20 +46,56 @@ struct isn_early {
 	struct isn_srq *srq; /* the SRQ */
 	char *buf;
 	uint32_t len; /* of one buffer */
-	uint32_t out; /* buffers posted and not consumed */
+	uint32_t out; /* buffers posted and not completed */
 	struct ibv_mr *mr; /* backend MR */
 	struct early_msg *head, **tail;
+	/* the program's receives standing in for buffers (held <= out):
+	 * their log sequence numbers, oldest at held_seq[held_head] */
+	uint32_t held, held_head;
+	uint64_t held_seq[EARLY_BUFS];
 };
 
 static pthread_mutex_t early_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct isn_early *early_all;
-static _Atomic int early_msgs; /* kept messages, all queues */
+/* kept messages and buffers out, all queues: while non-zero, receives
+ * take the general path (ISN_SLOW_RECV_EARLY) */
+static _Atomic int early_refs;
+static _Atomic int early_bufs_out; /* buffers out, all queues */
+
+static void early_ref(int n)
+{
+	if (n > 0 && atomic_fetch_add(&early_refs, n) == 0)
+		atomic_fetch_or(&isn_slow, ISN_SLOW_RECV_EARLY);
+	if (n < 0 && atomic_fetch_add(&early_refs, n) == -n) {
+		atomic_fetch_and(&isn_slow, ~(uint32_t)ISN_SLOW_RECV_EARLY);
+		if (atomic_load(&early_refs)) /* one came meanwhile */
+			atomic_fetch_or(&isn_slow, ISN_SLOW_RECV_EARLY);
+	}
+}
+
+/* @n buffers more (or fewer) out; early_lock held. */
+static void early_out_add(struct isn_early *e, int n)
+{
+	e->out += n;
+	atomic_fetch_add(&early_bufs_out, n);
+	early_ref(n);
+}
+
+bool isn_early_out(void)
+{
+	return atomic_load(&early_bufs_out) > 0;
+}
 
 static struct isn_early **early_slot(struct isn_qp *qp, struct isn_srq *srq)
 {
 	if (srq)
 		return &srq->early;
 	return qp->ck ? &qp->ck->early : NULL;
+}
+
+static struct isn_wq *early_wq(struct isn_early *e)
+{
+	return e->srq ? &e->srq->rq : &e->qp->rq;
 }
 
 /* The largest receive the program posted to @wq (its log remembers). */
@@ -79,6 +128,16 @@ static void early_hold_receives(void)
 		isn_wq_settle(&srq->rq);
 }
 
+/* The buffers of an earlier round, all completed: they go. */
+static void early_bufs_free(struct isn_early *e)
+{
+	if (e->mr)
+		isn_g.ops.dereg_mr(e->mr);
+	free(e->buf);
+	e->mr = NULL;
+	e->buf = NULL;
+}
+
 static int early_post_bufs(struct isn_early *e, struct ibv_pd *pd)
 {
 	struct ibv_recv_wr wr, *bad;
@@ -86,6 +145,7 @@ static int early_post_bufs(struct isn_early *e, struct ibv_pd *pd)
 	uint32_t i;
 	int ret = 0;
 
+	early_bufs_free(e);
 	e->buf = malloc((size_t)e->len * EARLY_BUFS);
 	if (!e->buf)
 		return -ENOMEM;
@@ -101,8 +161,11 @@ static int early_post_bufs(struct isn_early *e, struct ibv_pd *pd)
 					   .num_sge = 1 };
 		ret = e->srq ? e->srq->post_recv(e->srq->real, &wr, &bad) :
 			       e->qp->post_recv(e->qp->real, &wr, &bad);
-		if (!ret)
-			e->out++;
+		if (!ret) {
+			pthread_mutex_lock(&early_lock);
+			early_out_add(e, 1);
+			pthread_mutex_unlock(&early_lock);
+		}
 	}
 	return e->out ? 0 : -ret;
 }
@@ -115,7 +178,8 @@ int isn_early_post(struct isn_qp *qp, struct isn_srq *srq)
 	if (!slot)
 		return -ENOMEM;
 	if (*slot && (*slot)->out)
-		return 0; /* another stuck peer on the same SRQ */
+		return 0; /* another stuck peer on the same SRQ, or buffers
+			   * a failed checkpoint left */
 	early_hold_receives();
 	pthread_mutex_lock(&early_lock);
 	e = *slot;
@@ -141,27 +205,56 @@ int isn_early_post(struct isn_qp *qp, struct isn_srq *srq)
 	return ret;
 }
 
-bool isn_early_own_wc(struct isn_qp *qp, const struct ibv_wc *wc)
+/* Copy @len bytes of @src into the buffers of logged receive @ent: the
+ * completion's status. */
+static enum ibv_wc_status early_scatter_ent(const struct isn_wq_ent *ent,
+					    const char *src, uint32_t len)
 {
-	struct isn_srq *srq = qp->qp.srq ? isn_to_srq(qp->qp.srq) : NULL;
-	struct isn_early **slot = early_slot(qp, srq), *e;
-	uint64_t i = wc->wr_id & EARLY_WRID_MASK;
+	uint32_t done = 0, l, k;
+
+	for (k = 0; k < ent->num_sge && done < len; k++) {
+		l = ent->sge[k].length;
+		if (l > len - done)
+			l = len - done;
+		memcpy((void *)(uintptr_t)ent->sge[k].addr, src + done, l);
+		done += l;
+	}
+	return done < len ? IBV_WC_LOC_LEN_ERR : IBV_WC_SUCCESS;
+}
+
+/* Buffer @i of @e completed (@wc) for the oldest held receive: @wc
+ * becomes that receive's completion. */
+static void early_hand_over(struct isn_early *e, uint64_t seq, uint64_t i,
+			    struct ibv_wc *wc)
+{
+	const struct isn_wq_ent *ent = isn_wq_ent(early_wq(e), seq);
+	uint32_t len = wc->byte_len;
+
+	wc->wr_id = ent->wr_id;
+	if (wc->status != IBV_WC_SUCCESS ||
+	    wc->opcode == IBV_WC_RECV_RDMA_WITH_IMM)
+		return;
+	if (len > e->len) {
+		wc->status = IBV_WC_LOC_LEN_ERR;
+		return;
+	}
+	wc->status = early_scatter_ent(ent, e->buf + i * e->len, len);
+}
+
+/* Keep what buffer @i caught until the program posts a receive for it. */
+static void early_keep(struct isn_qp *qp, struct isn_early *e, uint64_t i,
+		       const struct ibv_wc *wc)
+{
 	uint32_t len = wc->byte_len;
 	struct early_msg *m;
 
-	if (!slot || !(e = *slot) ||
-	    (wc->wr_id & ~EARLY_WRID_MASK) != EARLY_WRID || i >= EARLY_BUFS)
-		return false;
-	e->out--;
-	if (wc->status == IBV_WC_WR_FLUSH_ERR)
-		return true; /* an unused buffer, flushed */
 	if (len > e->len || wc->opcode == IBV_WC_RECV_RDMA_WITH_IMM)
 		len = wc->opcode == IBV_WC_RECV_RDMA_WITH_IMM ? 0 : e->len;
 	m = malloc(sizeof(*m) + len);
 	if (!m) {
 		isn_log("drain: qp 0x%x: a held-up message is lost (no memory)",
 			qp->qp.qp_num);
-		return true;
+		return;
 	}
 	m->next = NULL;
 	m->cq = isn_cq_of(qp->qp.recv_cq);
@@ -172,9 +265,38 @@ bool isn_early_own_wc(struct isn_qp *qp, const struct ibv_wc *wc)
 	pthread_mutex_lock(&early_lock);
 	*e->tail = m;
 	e->tail = &m->next;
+	early_ref(1);
 	pthread_mutex_unlock(&early_lock);
-	if (atomic_fetch_add(&early_msgs, 1) == 0)
-		atomic_fetch_or(&isn_slow, ISN_SLOW_RECV_EARLY);
+}
+
+bool isn_early_own_wc(struct isn_qp *qp, struct ibv_wc *wc)
+{
+	struct isn_srq *srq = qp->qp.srq ? isn_to_srq(qp->qp.srq) : NULL;
+	struct isn_early **slot = early_slot(qp, srq), *e;
+	uint64_t i = wc->wr_id & EARLY_WRID_MASK, seq = 0;
+	bool held = false, last;
+
+	if (!slot || !(e = *slot) ||
+	    (wc->wr_id & ~EARLY_WRID_MASK) != EARLY_WRID || i >= EARLY_BUFS)
+		return false;
+	pthread_mutex_lock(&early_lock);
+	if (e->held) {
+		held = true;
+		seq = e->held_seq[e->held_head];
+		e->held_head = (e->held_head + 1) % EARLY_BUFS;
+		e->held--;
+	}
+	early_out_add(e, -1);
+	last = !atomic_load(&early_bufs_out);
+	pthread_mutex_unlock(&early_lock);
+	if (last)
+		isn_ckpt_poll_relax();
+	if (held) {
+		early_hand_over(e, seq, i, wc);
+		return false; /* the program's own completion now */
+	}
+	if (wc->status != IBV_WC_WR_FLUSH_ERR)
+		early_keep(qp, e, i, wc);
 	return true;
 }
 
@@ -203,20 +325,38 @@ static enum ibv_wc_status early_scatter(const struct early_msg *m,
 	return done < m->wc.byte_len ? IBV_WC_LOC_LEN_ERR : m->wc.status;
 }
 
+/* Hold @wr for the oldest buffer not spoken for; early_lock held. */
+static void early_hold(struct isn_early *e, const struct ibv_recv_wr *wr)
+{
+	struct isn_wq *wq = early_wq(e);
+	uint64_t seq = isn_wq_reserve(wq, 1);
+	struct isn_wq_ent *ent = isn_wq_ent(wq, seq);
+
+	isn_wq_log_recv(ent, wq, wr);
+	isn_wq_stamp(ent, seq, true);
+	e->held_seq[(e->held_head + e->held) % EARLY_BUFS] = seq;
+	e->held++;
+}
+
 bool isn_early_take(struct isn_qp *qp, struct isn_srq *srq,
 		    const struct ibv_recv_wr *wr)
 {
 	struct isn_early **slot = early_slot(qp, srq), *e;
-	struct early_msg *m;
+	struct early_msg *m = NULL;
 	struct ibv_wc wc;
 
 	pthread_mutex_lock(&early_lock);
 	e = slot ? *slot : NULL;
-	m = e ? e->head : NULL;
-	if (m) {
+	if (e && e->head) {
+		m = e->head;
 		e->head = m->next;
 		if (!e->head)
 			e->tail = &e->head;
+	} else if (e && e->out > e->held && wr->num_sge >= 0 &&
+		   (uint32_t)wr->num_sge <= early_wq(e)->max_sge) {
+		early_hold(e, wr);
+		pthread_mutex_unlock(&early_lock);
+		return true;
 	}
 	pthread_mutex_unlock(&early_lock);
 	if (!m)
@@ -229,8 +369,7 @@ bool isn_early_take(struct isn_qp *qp, struct isn_srq *srq,
 	isn_cq_raise_event(m->cq);
 	pthread_mutex_unlock(&m->cq->lock);
 	free(m);
-	if (atomic_fetch_sub(&early_msgs, 1) == 1)
-		atomic_fetch_and(&isn_slow, ~(uint32_t)ISN_SLOW_RECV_EARLY);
+	early_ref(-1);
 	return true;
 }
 
@@ -240,6 +379,7 @@ void isn_early_forget(struct isn_qp *qp, struct isn_srq *srq)
 {
 	struct isn_early **slot = early_slot(qp, srq), *e, **pp;
 	struct early_msg *m;
+	int n = 0;
 
 	if (!slot || !*slot)
 		return;
@@ -251,33 +391,47 @@ void isn_early_forget(struct isn_qp *qp, struct isn_srq *srq)
 			*pp = e->next;
 			break;
 		}
+	early_out_add(e, -(int)e->out);
 	pthread_mutex_unlock(&early_lock);
-	if (e->mr)
-		isn_g.ops.dereg_mr(e->mr);
-	free(e->buf);
+	early_bufs_free(e);
 	while ((m = e->head)) {
 		e->head = m->next;
 		free(m);
-		if (atomic_fetch_sub(&early_msgs, 1) == 1)
-			atomic_fetch_and(&isn_slow,
-					 ~(uint32_t)ISN_SLOW_RECV_EARLY);
+		n++;
 	}
+	early_ref(-n);
 	free(e);
+	isn_ckpt_poll_relax();
 }
 
-/* RELEASE, the QPs and SRQs gone: the shim buffers go, kept messages stay. */
+/* RELEASE, the QPs and SRQs gone: the shim buffers go, kept messages stay;
+ * the held receives are in their queues' logs and are posted again. */
 void isn_early_release(void)
 {
 	struct isn_early *e;
 
 	pthread_mutex_lock(&early_lock);
 	for (e = early_all; e; e = e->next) {
-		if (e->mr)
-			isn_g.ops.dereg_mr(e->mr);
-		free(e->buf);
-		e->mr = NULL;
-		e->buf = NULL;
-		e->out = 0;
+		early_bufs_free(e);
+		early_out_add(e, -(int)e->out);
+		e->held = e->held_head = 0;
 	}
+	pthread_mutex_unlock(&early_lock);
+}
+
+/* A checkpoint failed: say which queues keep shim buffers posted. */
+void isn_early_note_live(void)
+{
+	struct isn_early *e;
+
+	pthread_mutex_lock(&early_lock);
+	for (e = early_all; e; e = e->next)
+		if (e->out)
+			isn_log("resume: %s 0x%x keeps %u shim receive buffers "
+				"posted; the program's next receives there "
+				"stand in for them",
+				e->srq ? "srq" : "qp",
+				e->srq ? e->srq->srq_num : e->qp->qp.qp_num,
+				e->out);
 	pthread_mutex_unlock(&early_lock);
 }

@@ -307,8 +307,7 @@ void isn_pending_kick(void)
 		    !atomic_load(&isn_ckst.markers_out)) {
 			struct isn_qp *qp;
 
-			atomic_fetch_and(&isn_slow,
-					 ~(uint32_t)ISN_SLOW_CKPT_POLL);
+			isn_ckpt_poll_relax();
 			/* no marker out: the fast path again */
 			isn_for_each_obj(struct isn_qp, qp, ISN_OBJ_QP)
 				isn_qp_set_xlate(qp);

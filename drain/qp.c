@@ -40,9 +40,8 @@ void isn_qp_ckpt_free(struct isn_qp *qp)
 	if (!qp->ck)
 		return;
 	n = atomic_exchange(&qp->ck->markers_pending, 0);
-	if (n && atomic_fetch_sub(&isn_ckst.markers_out, n) == (int)n &&
-	    isn_ckst.stage == ISN_CK_RUNNING && !isn_pending_waits())
-		atomic_fetch_and(&isn_slow, ~(uint32_t)ISN_SLOW_CKPT_POLL);
+	if (n && atomic_fetch_sub(&isn_ckst.markers_out, n) == (int)n)
+		isn_ckpt_poll_relax();
 	if (qp->ck->self_ah)
 		isn_g.ops.destroy_ah(qp->ck->self_ah);
 	free(qp->ck);

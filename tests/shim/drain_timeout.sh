@@ -24,6 +24,12 @@
 # - a destroyed QP's shim receive buffers (drain/early.c, posted when a
 #   drain found a stuck marker) no longer keep its PD busy ("Couldn't
 #   deallocate PD").
+# - shim receive buffers a failed checkpoint leaves posted on the live
+#   queue take no room from the program's receives and catch no message
+#   out of turn: ibv_rc_pingpong -r 8 (8 receives) failed with "Couldn't
+#   post receive"; rc_order (a stream whose receiver keeps 4-8 receives
+#   posted, through ibv_poll_cq, an ibv_cq_ex and an SRQ) got messages in
+#   the wrong receive, or with the shim's wr_id, on the old code.
 # Whether a checkpoint after a timed-out drain succeeds depends on the
 # timing of the wire against the window here, so it is counted, not
 # checked.
@@ -35,18 +41,22 @@ if [[ ! -x $(dirname "$IBSNAP")/ibsnapd ]]; then
 	exit 1
 fi
 
-# pair NAME ITERS K DELAY_US DRAIN_MS: a ping-pong through K checkpoints
+RO=$(cd "$BUILD" && pwd)/tests/shim/rc_order
+
+# pair NAME ITERS K DELAY_US DRAIN_MS [ARGS]: a ping-pong through K
+# checkpoints, ARGS given to both sides
 pair() {
 	local name=$1 iters=$2 k=$3 job=dt$$x$RANDOM spid cpid i rc=0 res=
+	local -a args=(${6:-})
 	export IBSNAP_FAKE_FAULTS=delay_us=$4 IBSNAP_DRAIN_MS=$5
 	next_port
 	: >"$LOGDIR/ck.log"
 	timeout -k 5 "$PAIR_TIMEOUT" "$IBSNAP" run --fake --job "$job" -- \
-		ibv_rc_pingpong -d fake0 -g 0 -n "$iters" -p $PORT >"$LOGDIR/srv.log" 2>&1 &
+		ibv_rc_pingpong -d fake0 -g 0 -n "$iters" "${args[@]}" -p $PORT >"$LOGDIR/srv.log" 2>&1 &
 	spid=$!
 	wait_listen $PORT
 	timeout -k 5 "$PAIR_TIMEOUT" "$IBSNAP" run --fake --job "$job" -- \
-		ibv_rc_pingpong -d fake0 -g 0 -n "$iters" -p $PORT 127.0.0.1 >"$LOGDIR/cli.log" 2>&1 &
+		ibv_rc_pingpong -d fake0 -g 0 -n "$iters" "${args[@]}" -p $PORT 127.0.0.1 >"$LOGDIR/cli.log" 2>&1 &
 	cpid=$!
 	joined "$job" 2
 	sleep 0.3
@@ -71,8 +81,50 @@ pair() {
 	ok "... drains did time out (the case is exercised)" $? "$LOGDIR/cli.log"
 }
 
+# kept LOG...: how many times a failed checkpoint left shim buffers posted
+kept() { cat "$@" | grep -c "keeps .* shim receive buffers posted"; }
+
+# order MODE: rc_order (300 messages, 16 in flight, the receiver's queue 8
+# deep) through 15 checkpoints on a 30 ms wire with 12 ms drains
+order() {
+	local mode=$1 job=ro$$x$RANDOM dir rpid spid i rc=0 res=
+	dir=$(mktemp -d -p "$LOGDIR")
+	export IBSNAP_FAKE_FAULTS=delay_us=30000 IBSNAP_DRAIN_MS=2
+	: >"$LOGDIR/ck.log"
+	timeout -k 5 "$PAIR_TIMEOUT" "$IBSNAP" run --fake --job "$job" -- \
+		"$RO" recv "$dir" 300 8 "$mode" >"$LOGDIR/recv.log" 2>&1 &
+	rpid=$!
+	timeout -k 5 "$PAIR_TIMEOUT" "$IBSNAP" run --fake --job "$job" -- \
+		"$RO" send "$dir" 300 16 >"$LOGDIR/send.log" 2>&1 &
+	spid=$!
+	joined "$job" 2
+	sleep 0.3
+	for ((i = 0; i < 15; i++)); do
+		if "$IBSNAP" checkpoint --job "$job" --no-dump >>"$LOGDIR/ck.log" 2>&1; then
+			res+=o
+		else
+			res+=x
+		fi
+	done
+	wait $rpid || rc=$?
+	wait $spid || rc=$((rc | $?))
+	unset IBSNAP_FAKE_FAULTS IBSNAP_DRAIN_MS
+	grep -q "^rc_order: 300 messages in order" "$LOGDIR/recv.log" && [[ $rc -eq 0 ]]
+	ok "rc_order ($mode) through 15 checkpoints (o/x: $res): every message in its receive, in order" $? \
+		"$LOGDIR/recv.log" "$LOGDIR/send.log" "$LOGDIR/ck.log"
+	[[ $(kept "$LOGDIR/recv.log") -gt 0 ]]
+	ok "... failed checkpoints left shim buffers posted ($(kept "$LOGDIR/recv.log") times: the case is exercised)" $? \
+		"$LOGDIR/recv.log"
+}
+
 pair "5 ms wire, 6 ms drains" 200 10 5000 1
 pair "30 ms wire, 12 ms drains" 60 40 30000 2
 [[ $adopted -gt 0 ]]
 ok "... a drain took the old marker still out for its own" $? "$LOGDIR/srv.log" "$LOGDIR/cli.log"
+pair "5 ms wire, 6 ms drains, 8 receives (-r 8)" 200 10 5000 1 "-r 8"
+[[ $(kept "$LOGDIR/srv.log" "$LOGDIR/cli.log") -gt 0 ]]
+ok "... failed checkpoints left shim buffers posted (the case is exercised)" $? "$LOGDIR/srv.log" "$LOGDIR/cli.log"
+for mode in cq ex srq; do
+	order $mode
+done
 finish

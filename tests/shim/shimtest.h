@@ -10,9 +10,11 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <infiniband/verbs.h>
 
 #include "../qp_connect.h"
@@ -130,6 +132,43 @@ static inline struct ibv_qp *st_qp(const struct st_dev *d,
 	ia.cap.max_recv_sge = 4;
 	ia.cap.max_inline_data = 64;
 	return ibv_create_qp(d->pd, &ia);
+}
+
+/* Two processes meet through files in a directory: @len bytes at @p to
+ * DIR/NAME, written whole (rename) ... */
+static inline int st_blob_write(const char *dir, const char *name,
+				const void *p, size_t len)
+{
+	char path[512], tmp[520];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f || fwrite(p, len, 1, f) != 1 || fclose(f))
+		return -1;
+	return rename(tmp, path);
+}
+
+/* ... and read back once it is there (10 s at most). */
+static inline int st_blob_read(const char *dir, const char *name, void *p,
+			       size_t len)
+{
+	char path[512];
+	FILE *f = NULL;
+	int i, ret;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	for (i = 0; i < 1000 && !f; i++) {
+		f = fopen(path, "r");
+		if (!f)
+			usleep(10000);
+	}
+	if (!f)
+		return -1;
+	ret = fread(p, len, 1, f) == 1 ? 0 : -1;
+	fclose(f);
+	return ret;
 }
 
 #endif /* IBSNAP_SHIMTEST_H */

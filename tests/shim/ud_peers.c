@@ -8,9 +8,6 @@
  *   ud_peers send DIR ID N              (reads DIR/recv)
  * A message carries the sender's virtual QPN, LID and GID 0.
  */
-#include <stdio.h>
-#include <unistd.h>
-
 #include "shimtest.h"
 
 #define MSG 64
@@ -26,33 +23,12 @@ struct ident {
 static int ident_write(const char *dir, const char *name,
 		       const struct ident *id)
 {
-	char path[512], tmp[520];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fwrite(id, sizeof(*id), 1, f) != 1 || fclose(f))
-		return -1;
-	return rename(tmp, path);
+	return st_blob_write(dir, name, id, sizeof(*id));
 }
 
 static int ident_read(const char *dir, const char *name, struct ident *id)
 {
-	char path[512];
-	FILE *f = NULL;
-	int i;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	for (i = 0; i < 1000 && !f; i++) {
-		f = fopen(path, "r");
-		if (!f)
-			usleep(10000);
-	}
-	if (!f || fread(id, sizeof(*id), 1, f) != 1)
-		return -1;
-	fclose(f);
-	return 0;
+	return st_blob_read(dir, name, id, sizeof(*id));
 }
 
 static void ident_self(const struct st_dev *d, struct ibv_qp *qp,
