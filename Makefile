@@ -91,10 +91,13 @@ test-host-one: build
 	@tests/run-tests.sh $(BUILD)
 
 # Host tiers, normal then ASan+UBSan; the last line is the grand total.
+# The sanitized build goes to ASAN_BUILD; both compile with -j$(JOBS).
+ASAN_BUILD ?= $(BUILD)/asan
+JOBS ?= $(shell nproc)
 test-host: deps
-	@$(MAKE) --no-print-directory BUILD=build SAN=0 build
-	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 build
-	@tests/run-tests.sh build build/asan
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=$(BUILD) SAN=0 build
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=$(ASAN_BUILD) SAN=1 build
+	@tests/run-tests.sh $(BUILD) $(ASAN_BUILD)
 
 bench-fake: all
 	@$(BUILD)/bin/bench_fake docs/perf-fake-hca.md
@@ -207,9 +210,9 @@ $(BUILD)/tests/lab/%: tests/lab/%.c $(wildcard tests/lab/*.h)
 
 # host tiers (normal, then ASan+UBSan), then the lab tier; one total
 test: deps
-	@$(MAKE) --no-print-directory BUILD=build SAN=0 build
-	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 build
-	@tests/run-tests.sh --lab build build build/asan
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=$(BUILD) SAN=0 build
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=$(ASAN_BUILD) SAN=1 build
+	@tests/run-tests.sh --lab $(BUILD) $(BUILD) $(ASAN_BUILD)
 
 test-lab: deps
 	@$(MAKE) --no-print-directory BUILD=build SAN=0 build
