@@ -171,13 +171,27 @@ uint32_t isn_vid_local_new(enum isn_vid_kind kind, uint32_t real)
 	return virt;
 }
 
+/* Does @real map back to @virt?  (Absent: identity.) */
+static bool isn_vid_local_back_is(struct isn_vid_pair *p, uint32_t real,
+				  uint32_t virt)
+{
+	uint32_t v;
+
+	return isn_vid_map_get(&p->to_virt, real, &v) ? v == virt :
+							real == virt;
+}
+
 int isn_vid_local_set(enum isn_vid_kind kind, uint32_t virt, uint32_t real)
 {
 	struct isn_vid_pair *p = &vid.local[kind];
 	uint32_t old;
 	int ret;
 
-	if (isn_vid_map_get(&p->to_real, virt, &old))
+	/* its old real ID's reverse entry goes, unless that real ID has
+	 * been given to another virtual one meanwhile (a rebuild that maps
+	 * B to A's old real ID before it maps A anew) */
+	if (isn_vid_map_get(&p->to_real, virt, &old) &&
+	    isn_vid_local_back_is(p, old, virt))
 		isn_vid_map_del(&p->to_virt, old);
 	ret = isn_vid_map_set(&p->to_real, virt, real);
 	if (!ret)
@@ -202,7 +216,8 @@ void isn_vid_local_forget(enum isn_vid_kind kind, uint32_t virt)
 	if (!isn_vid_map_get(&p->to_real, virt, &real))
 		return;
 	isn_vid_map_del(&p->to_real, virt);
-	isn_vid_map_del(&p->to_virt, real);
+	if (isn_vid_local_back_is(p, real, virt))
+		isn_vid_map_del(&p->to_virt, real);
 }
 
 uint32_t isn_vid_local_to_real(enum isn_vid_kind kind, uint32_t virt)

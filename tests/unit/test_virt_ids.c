@@ -389,6 +389,32 @@ static void test_retired_copies_reclaimed(void **state)
 	assert_true(st.freed > st0.freed + 50);
 }
 
+/*
+ * A rebuild may give B the real ID A had and A a new one, B first: A's
+ * new mapping must not take away B's reverse entry (a completion on that
+ * real QPN would name no QP, or the wrong one).  Nor may forgetting A.
+ */
+static void test_local_real_id_reused(void **state)
+{
+	(void)state;
+	assert_int_equal(isn_vid_local_set(ISN_VID_QPN, 0xa, 0x100), 0);
+	assert_int_equal(isn_vid_local_set(ISN_VID_QPN, 0xb, 0x200), 0);
+	/* the next incarnation: B takes 0x100 first, then A gets 0x300 */
+	assert_int_equal(isn_vid_local_set(ISN_VID_QPN, 0xb, 0x100), 0);
+	assert_int_equal(isn_vid_local_set(ISN_VID_QPN, 0xa, 0x300), 0);
+	assert_int_equal(isn_vid_local_to_virt(ISN_VID_QPN, 0x100), 0xb);
+	assert_int_equal(isn_vid_local_to_virt(ISN_VID_QPN, 0x300), 0xa);
+	assert_int_equal(isn_vid_local_to_real(ISN_VID_QPN, 0xb), 0x100);
+	/* B's old real ID is nobody's now */
+	assert_int_equal(isn_vid_local_to_virt(ISN_VID_QPN, 0x200), 0x200);
+	/* A had 0x100 once; forgetting A keeps B's */
+	assert_int_equal(isn_vid_local_set(ISN_VID_QPN, 0xa, 0x100 + 0), 0);
+	assert_int_equal(isn_vid_local_set(ISN_VID_QPN, 0xb, 0x400), 0);
+	isn_vid_local_forget(ISN_VID_QPN, 0xb);
+	assert_int_equal(isn_vid_local_to_virt(ISN_VID_QPN, 0x100), 0xa);
+	assert_int_equal(isn_vid_local_to_real(ISN_VID_QPN, 0xa), 0x100);
+}
+
 static int setup_node_mode(void **state)
 {
 	(void)state;
@@ -460,6 +486,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_peer_tables, setup_normal,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_retired_copies_reclaimed,
+						setup_normal, teardown),
+		cmocka_unit_test_setup_teardown(test_local_real_id_reused,
 						setup_normal, teardown),
 		cmocka_unit_test_setup_teardown(test_node_mode, setup_node_mode,
 						teardown),
