@@ -76,8 +76,29 @@ run_one() { # label binary [args...]
 	rm -f "$out"
 }
 
+# --- short forms: a sanitized build (its libibsnap.so needs libasan) run
+# beside a normal one gets IBSNAP_TEST_SHORT=1, and the long suites run a
+# short form there (docs/testing.md, "What each build runs"): their long
+# runs, which prove sizes and timing, are made on the normal build; the
+# sanitized pass keeps every shim path they drive.  Alone, a sanitized
+# build runs them whole; IBSNAP_TEST_SHORT=0 or 1 overrides.
+sanitized() { readelf -d "$1/lib/libibsnap.so" 2>/dev/null | grep -q 'NEEDED.*libasan'; }
+have_plain=
+for build in "$@"; do
+	sanitized "$build" || have_plain=1
+done
+user_short=${IBSNAP_TEST_SHORT:-}
+# --- end of short forms
 for build in "$@"; do
 	tag=$(basename "$build")
+	if [[ -n $user_short ]]; then
+		export IBSNAP_TEST_SHORT=$user_short
+	elif [[ -n $have_plain ]] && sanitized "$build"; then
+		export IBSNAP_TEST_SHORT=1
+		echo "[$tag] sanitized, beside a normal build: short forms (IBSNAP_TEST_SHORT=1)"
+	else
+		export IBSNAP_TEST_SHORT=0
+	fi
 	for t in "$build"/tests/unit/test_*; do
 		[[ -x $t ]] || continue
 		run_one "[$tag] unit/$(basename "$t")" "$t"
@@ -99,6 +120,7 @@ for build in "$@"; do
 	done
 	# --- end of coordinator tier
 done
+unset IBSNAP_TEST_SHORT
 
 # --- lab tier (issue 5): after the host tiers; its checks count
 if [[ -n $lab ]]; then
