@@ -64,6 +64,9 @@ static bool inside(const void *p, size_t n, const void *payload, size_t len)
 	return !n || (b >= a && b + n <= a + len);
 }
 
+/* the most u32 arrays a message has (CKPT_BEGIN's and WAKE's three) */
+#define NOWN 3
+
 /* A decoded u32 array as the encoder wants it (.v); freed by the caller. */
 static uint32_t *u32s_fix(struct isn_u32s *a, const void *payload,
 			  size_t len)
@@ -84,7 +87,7 @@ static uint32_t *u32s_fix(struct isn_u32s *a, const void *payload,
  * for a type this harness does not know (one added since): decoded only.
  */
 static bool check_msg(uint16_t type, union any_msg *m, const void *p,
-		      size_t len, uint32_t *own[2])
+		      size_t len, uint32_t *own[NOWN])
 {
 	switch (type) {
 	case ISN_MSG_ERROR:
@@ -120,12 +123,15 @@ static bool check_msg(uint16_t type, union any_msg *m, const void *p,
 		STR_OK(m->ckpt_begin.stage);
 		own[0] = u32s_fix(&m->ckpt_begin.clients, p, len);
 		own[1] = u32s_fix(&m->ckpt_begin.inos, p, len);
+		own[2] = u32s_fix(&m->ckpt_begin.trees, p, len);
 		break;
 	case ISN_MSG_DUMP_DONE:
 		STR_OK(m->dump_done.text);
 		break;
 	case ISN_MSG_WAKE:
 		own[0] = u32s_fix(&m->wake.ranks, p, len);
+		own[1] = u32s_fix(&m->wake.clients, p, len);
+		own[2] = u32s_fix(&m->wake.inos, p, len);
 		break;
 	case ISN_MSG_WAKE_DONE:
 		own[0] = u32s_fix(&m->wake_done.gone, p, len);
@@ -171,9 +177,10 @@ static bool check_msg(uint16_t type, union any_msg *m, const void *p,
 static void roundtrip(uint16_t type, const union any_msg *m)
 {
 	struct isn_wbuf w1 = { 0 }, w2 = { 0 };
-	uint32_t *own[2] = { NULL, NULL };
+	uint32_t *own[NOWN] = { NULL, NULL, NULL };
 	union any_msg m2;
 	struct isn_hdr h;
+	size_t i;
 
 	CHECK(isn_msg_encode(&w1, type, m) == 0);
 	CHECK(isn_hdr_decode(w1.p, ISN_MSG_MAX, &h) == 0);
@@ -183,15 +190,15 @@ static void roundtrip(uint16_t type, const union any_msg *m)
 	check_msg(type, &m2, w1.p + ISN_HDR_LEN, h.len, own);
 	CHECK(isn_msg_encode(&w2, type, &m2) == 0);
 	CHECK(w1.len == w2.len && !memcmp(w1.p, w2.p, w1.len));
-	free(own[0]);
-	free(own[1]);
+	for (i = 0; i < NOWN; i++)
+		free(own[i]);
 	isn_wbuf_free(&w1);
 	isn_wbuf_free(&w2);
 }
 
 static void decode_as(uint16_t type, const void *p, uint32_t len)
 {
-	uint32_t *own[2] = { NULL, NULL };
+	uint32_t *own[NOWN] = { NULL, NULL, NULL };
 	struct isn_blob *blobs;
 	/* room for a message type added since, too */
 	union {
@@ -218,8 +225,8 @@ static void decode_as(uint16_t type, const void *p, uint32_t len)
 		return;
 	if (check_msg(type, m, p, len, own))
 		roundtrip(type, m);
-	free(own[0]);
-	free(own[1]);
+	for (i = 0; i < NOWN; i++)
+		free(own[i]);
 }
 
 static void frame(const struct isn_hdr *h, const void *payload)

@@ -43,6 +43,8 @@ int main(int argc, char **argv)
 {
 	static const uint32_t cl[] = { 0, 100, 7, 1, 101, 7 };
 	static const uint32_t ino[] = { 1234, 0, 5678, 0 };
+	static const uint32_t trees[] = { 0x55667788, 0x11223344, 9, 0 };
+	static const uint32_t ranks[] = { 0, 1 };
 	static const uint8_t blob[] = "drain state of rank 0";
 	struct isn_m_register reg = { .pid = 42, .agent = 0x1122334455667788ull,
 				      .wake_fd = 7, .wake_ino = 99,
@@ -52,6 +54,7 @@ int main(int argc, char **argv)
 				       .inos = { 4, ino, NULL } };
 	struct isn_m_ckpt_start cs = { .flags = ISN_CK_TOKEN };
 	struct isn_m_status_job sj = { .nprocs = 2, .nagents = 1, .ckpt = 3 };
+	struct isn_m_wake wk = { .ckpt = 3, .flags = ISN_WK_COMMIT };
 	struct isn_all_src all[2] = { { 0, sizeof(blob), blob },
 				      { 1, 0, NULL } };
 	struct isn_wbuf w = { 0 };
@@ -67,7 +70,14 @@ int main(int argc, char **argv)
 	for (i = 0; i < ISN_TOKEN_LEN; i++)
 		reg.token[i] = (uint8_t)(i * 17);
 	one("error", ISN_MSG_ERROR,
-	    &(struct isn_m_error){ -13, "token mismatch" });
+	    &(struct isn_m_error){ .code = -13, .text = "token mismatch" });
+	/* extension 1: the checkpoint being restored, and from which host */
+	one("error_ext", ISN_MSG_ERROR,
+	    &(struct isn_m_error){ .code = -16,
+				   .text = "being restored",
+				   .ext = ISN_EXT_1,
+				   .ckpt = 3,
+				   .host = "node2" });
 	one("register", ISN_MSG_REGISTER, &reg);
 	one("registered", ISN_MSG_REGISTERED,
 	    &(struct isn_m_registered){ 1, 2, ISN_RG_DRIVEN });
@@ -90,11 +100,20 @@ int main(int argc, char **argv)
 	cb.ext = ISN_EXT_1;
 	strcpy(cb.stage, "/dev/shm/stage");
 	one("ckpt_begin_ext", ISN_MSG_CKPT_BEGIN, &cb);
+	/* the extension's tree list: two agents' ids, (lo, hi) pairs */
+	cb.trees = (struct isn_u32s){ 4, trees, NULL };
+	one("ckpt_begin_trees", ISN_MSG_CKPT_BEGIN, &cb);
 	one("dump", ISN_MSG_DUMP, &(struct isn_m_dump){ 3, ISN_CK_STOP });
 	one("dump_done", ISN_MSG_DUMP_DONE,
 	    &(struct isn_m_dump_done){ 3, -5, 100, "criu dump exited with 1" });
-	one("wake", ISN_MSG_WAKE,
-	    &(struct isn_m_wake){ 3, ISN_WK_COMMIT, { 2, cl, NULL } });
+	wk.ranks = (struct isn_u32s){ 2, cl, NULL };
+	one("wake", ISN_MSG_WAKE, &wk);
+	/* extension 1: the processes' (rank, pid, wake fd) and inodes */
+	wk.ranks = (struct isn_u32s){ 2, ranks, NULL };
+	wk.ext = ISN_EXT_1;
+	wk.clients = (struct isn_u32s){ 6, cl, NULL };
+	wk.inos = (struct isn_u32s){ 4, ino, NULL };
+	one("wake_ext", ISN_MSG_WAKE, &wk);
 	one("wake_done", ISN_MSG_WAKE_DONE,
 	    &(struct isn_m_wake_done){ 3, { 1, cl + 1, NULL } });
 	one("exit", ISN_MSG_EXIT, &(struct isn_m_exit){ 0 });
