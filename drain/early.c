@@ -142,32 +142,42 @@ static int early_post_bufs(struct isn_early *e, struct ibv_pd *pd)
 {
 	struct ibv_recv_wr wr, *bad;
 	struct ibv_sge sge;
-	uint32_t i;
+	uint32_t i, posted;
 	int ret = 0;
 
+	/* a poll may be copying out of the last round's buffers */
+	pthread_mutex_lock(&early_lock);
 	early_bufs_free(e);
 	e->buf = malloc((size_t)e->len * EARLY_BUFS);
-	if (!e->buf)
-		return -ENOMEM;
-	e->mr = isn_g.ops.reg_mr(pd, e->buf, (size_t)e->len * EARLY_BUFS,
-				 (uintptr_t)e->buf, IBV_ACCESS_LOCAL_WRITE);
-	if (!e->mr)
-		return -errno;
+	if (e->buf)
+		e->mr = isn_g.ops.reg_mr(pd, e->buf,
+					 (size_t)e->len * EARLY_BUFS,
+					 (uintptr_t)e->buf,
+					 IBV_ACCESS_LOCAL_WRITE);
+	ret = !e->buf ? -ENOMEM : !e->mr ? -errno : 0;
+	pthread_mutex_unlock(&early_lock);
+	if (ret)
+		return ret;
 	for (i = 0; i < EARLY_BUFS && !ret; i++) {
 		sge = (struct ibv_sge){ (uintptr_t)e->buf + (size_t)i * e->len,
 					e->len, e->mr->lkey };
 		wr = (struct ibv_recv_wr){ .wr_id = EARLY_WRID | i,
 					   .sg_list = &sge,
 					   .num_sge = 1 };
+		/* counted first: a poll may see its completion at once */
+		pthread_mutex_lock(&early_lock);
+		early_out_add(e, 1);
+		pthread_mutex_unlock(&early_lock);
 		ret = e->srq ? e->srq->post_recv(e->srq->real, &wr, &bad) :
 			       e->qp->post_recv(e->qp->real, &wr, &bad);
-		if (!ret) {
+		if (ret) {
 			pthread_mutex_lock(&early_lock);
-			early_out_add(e, 1);
+			early_out_add(e, -1);
 			pthread_mutex_unlock(&early_lock);
 		}
 	}
-	return e->out ? 0 : -ret;
+	posted = ret ? i - 1 : i;
+	return posted ? 0 : -ret;
 }
 
 int isn_early_post(struct isn_qp *qp, struct isn_srq *srq)
@@ -177,12 +187,15 @@ int isn_early_post(struct isn_qp *qp, struct isn_srq *srq)
 
 	if (!slot)
 		return -ENOMEM;
-	if (*slot && (*slot)->out)
-		return 0; /* another stuck peer on the same SRQ, or buffers
-			   * a failed checkpoint left */
 	early_hold_receives();
 	pthread_mutex_lock(&early_lock);
 	e = *slot;
+	if (e && e->out) {
+		/* another stuck peer on the same SRQ, or buffers a failed
+		 * checkpoint left */
+		pthread_mutex_unlock(&early_lock);
+		return 0;
+	}
 	if (!e) {
 		e = calloc(1, sizeof(*e));
 		if (!e) {
@@ -241,7 +254,8 @@ static void early_hand_over(struct isn_early *e, uint64_t seq, uint64_t i,
 	wc->status = early_scatter_ent(ent, e->buf + i * e->len, len);
 }
 
-/* Keep what buffer @i caught until the program posts a receive for it. */
+/* Keep what buffer @i caught until the program posts a receive for it;
+ * early_lock held. */
 static void early_keep(struct isn_qp *qp, struct isn_early *e, uint64_t i,
 		       const struct ibv_wc *wc)
 {
@@ -262,42 +276,42 @@ static void early_keep(struct isn_qp *qp, struct isn_early *e, uint64_t i,
 	m->wc.byte_len = len;
 	isn_wc_ids_to_virt(m->cq, &m->wc);
 	memcpy(m->data, e->buf + i * e->len, len);
-	pthread_mutex_lock(&early_lock);
 	*e->tail = m;
 	e->tail = &m->next;
 	early_ref(1);
-	pthread_mutex_unlock(&early_lock);
 }
 
 bool isn_early_own_wc(struct isn_qp *qp, struct ibv_wc *wc)
 {
 	struct isn_srq *srq = qp->qp.srq ? isn_to_srq(qp->qp.srq) : NULL;
 	struct isn_early **slot = early_slot(qp, srq), *e;
-	uint64_t i = wc->wr_id & EARLY_WRID_MASK, seq = 0;
-	bool held = false, last;
+	uint64_t i = wc->wr_id & EARLY_WRID_MASK;
+	bool own = true, last;
 
-	if (!slot || !(e = *slot) ||
-	    (wc->wr_id & ~EARLY_WRID_MASK) != EARLY_WRID || i >= EARLY_BUFS)
+	if (!slot || (wc->wr_id & ~EARLY_WRID_MASK) != EARLY_WRID ||
+	    i >= EARLY_BUFS)
 		return false;
+	/* under the lock: the next round's buffers replace these */
 	pthread_mutex_lock(&early_lock);
+	e = *slot;
+	if (!e) {
+		pthread_mutex_unlock(&early_lock);
+		return false;
+	}
 	if (e->held) {
-		held = true;
-		seq = e->held_seq[e->held_head];
+		early_hand_over(e, e->held_seq[e->held_head], i, wc);
 		e->held_head = (e->held_head + 1) % EARLY_BUFS;
 		e->held--;
+		own = false; /* the program's own completion now */
+	} else if (wc->status != IBV_WC_WR_FLUSH_ERR) {
+		early_keep(qp, e, i, wc);
 	}
 	early_out_add(e, -1);
 	last = !atomic_load(&early_bufs_out);
 	pthread_mutex_unlock(&early_lock);
 	if (last)
 		isn_ckpt_poll_relax();
-	if (held) {
-		early_hand_over(e, seq, i, wc);
-		return false; /* the program's own completion now */
-	}
-	if (wc->status != IBV_WC_WR_FLUSH_ERR)
-		early_keep(qp, e, i, wc);
-	return true;
+	return own;
 }
 
 bool isn_early_pending(struct isn_qp *qp, struct isn_srq *srq)
