@@ -16,23 +16,8 @@
 #define MSG 256
 #define NBUF 64 /* receive buffers, used in turn (DEPTH <= NBUF) */
 
-struct ident {
-	uint32_t qpn;
-	uint16_t lid;
-	union ibv_gid gid;
-};
-
-static void ident_self(const struct st_dev *d, struct ibv_qp *qp,
-		       struct ident *id)
-{
-	memset(id, 0, sizeof(*id));
-	id->qpn = qp->qp_num;
-	id->lid = d->port.lid;
-	id->gid = d->gid;
-}
-
 static int connect_to(const struct st_dev *d, struct ibv_qp *qp,
-		      const struct ident *peer)
+		      const struct st_ident *peer)
 {
 	struct tq_rc p = { .dest_qpn = peer->qpn,
 			   .rq_psn = 7,
@@ -71,7 +56,7 @@ static int do_send(const char *dir, int n, int window)
 {
 	static char buf[NBUF][MSG]; /* one per send in flight */
 	struct ibv_send_wr wr, *bad;
-	struct ident me, peer;
+	struct st_ident me, peer;
 	struct ibv_sge sge;
 	struct ibv_wc wc;
 	struct st_dev d;
@@ -87,7 +72,7 @@ static int do_send(const char *dir, int n, int window)
 	qp = cq ? st_qp(&d, IBV_QPT_RC, cq, cq, NULL) : NULL;
 	if (!qp || !mr)
 		return 2;
-	ident_self(&d, qp, &me);
+	st_ident_self(&d, qp, &me);
 	if (st_blob_write(dir, "send", &me, sizeof(me)) ||
 	    st_blob_read(dir, "recv", &peer, sizeof(peer)) ||
 	    connect_to(&d, qp, &peer))
@@ -208,7 +193,7 @@ static int do_recv(const char *dir, int n, int depth, const char *mode)
 	struct ibv_qp_init_attr ia = { .qp_type = IBV_QPT_RC,
 				       .cap = { 4, depth, 1, 1, 0 } };
 	static char buf[NBUF][MSG];
-	struct ident me, peer;
+	struct st_ident me, peer;
 	struct rx r = { .buf = buf };
 	struct ibv_wc wc;
 	struct st_dev d;
@@ -231,7 +216,7 @@ static int do_recv(const char *dir, int n, int depth, const char *mode)
 	r.mr = ibv_reg_mr(d.pd, buf, sizeof(buf), IBV_ACCESS_LOCAL_WRITE);
 	if (!r.qp || !r.mr || (!strcmp(mode, "srq") && !r.srq))
 		return 2;
-	ident_self(&d, r.qp, &me);
+	st_ident_self(&d, r.qp, &me);
 	if (st_blob_read(dir, "send", &peer, sizeof(peer)) ||
 	    connect_to(&d, r.qp, &peer) || rx_refill(&r, depth) ||
 	    st_blob_write(dir, "recv", &me, sizeof(me)))

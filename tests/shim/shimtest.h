@@ -134,6 +134,23 @@ static inline struct ibv_qp *st_qp(const struct st_dev *d,
 	return ibv_create_qp(d->pd, &ia);
 }
 
+/* What a process tells its peer of a QP: its QPN and port 1's LID and GID
+ * 0, as the program sees them. */
+struct st_ident {
+	uint32_t qpn;
+	uint16_t lid;
+	union ibv_gid gid;
+};
+
+static inline void st_ident_self(const struct st_dev *d,
+				 const struct ibv_qp *qp, struct st_ident *id)
+{
+	memset(id, 0, sizeof(*id));
+	id->qpn = qp->qp_num;
+	id->lid = d->port.lid;
+	id->gid = d->gid;
+}
+
 /* Two processes meet through files in a directory: @len bytes at @p to
  * DIR/NAME, written whole (rename) ... */
 static inline int st_blob_write(const char *dir, const char *name,

@@ -14,36 +14,21 @@
 /* a receive for every message, posted up front: UD drops what finds none */
 #define NBUF 256
 
-struct ident {
-	uint32_t qpn;
-	uint16_t lid;
-	union ibv_gid gid;
-};
-
 static int ident_write(const char *dir, const char *name,
-		       const struct ident *id)
+		       const struct st_ident *id)
 {
 	return st_blob_write(dir, name, id, sizeof(*id));
 }
 
-static int ident_read(const char *dir, const char *name, struct ident *id)
+static int ident_read(const char *dir, const char *name, struct st_ident *id)
 {
 	return st_blob_read(dir, name, id, sizeof(*id));
-}
-
-static void ident_self(const struct st_dev *d, struct ibv_qp *qp,
-		       struct ident *id)
-{
-	memset(id, 0, sizeof(*id));
-	id->qpn = qp->qp_num;
-	id->lid = d->port.lid;
-	id->gid = d->gid;
 }
 
 static int do_send(const char *dir, int n)
 {
 	struct ibv_send_wr wr, *bad;
-	struct ident me, peer;
+	struct st_ident me, peer;
 	struct ibv_ah_attr aa;
 	struct ibv_sge sge;
 	struct ibv_wc wc;
@@ -68,7 +53,7 @@ static int do_send(const char *dir, int n)
 	ah = ibv_create_ah(d.pd, &aa);
 	if (!ah)
 		return 2;
-	ident_self(&d, qp, &me);
+	st_ident_self(&d, qp, &me);
 	memset(buf, 0, sizeof(buf));
 	memcpy(buf, &me, sizeof(me));
 	sge = (struct ibv_sge){ (uintptr_t)buf, sizeof(buf), mr->lkey };
@@ -122,7 +107,7 @@ static int poll_one(struct ibv_cq *cq, struct ibv_cq_ex *cqx, struct seen *s)
 static int check(const struct st_dev *d, const char *buf, const struct seen *s)
 {
 	const struct ibv_grh *grh = (const struct ibv_grh *)buf;
-	struct ident from;
+	struct st_ident from;
 
 	memcpy(&from, buf + 40, sizeof(from));
 	if (s->status != IBV_WC_SUCCESS || s->src_qp != from.qpn) {
@@ -160,7 +145,7 @@ static int do_recv(const char *dir, int nsenders, int n, bool ex)
 	struct ibv_cq_ex *cqx = NULL;
 	static char buf[NBUF][40 + MSG];
 	struct ibv_sge sge;
-	struct ident me;
+	struct st_ident me;
 	struct st_dev d;
 	struct seen s;
 	struct ibv_mr *mr;
@@ -191,7 +176,7 @@ static int do_recv(const char *dir, int nsenders, int n, bool ex)
 		if (ibv_post_recv(qp, &rwr, &rbad))
 			return 2;
 	}
-	ident_self(&d, qp, &me);
+	st_ident_self(&d, qp, &me);
 	if (ident_write(dir, "recv", &me))
 		return 2;
 	for (k = 0; k < nsenders * n; k++) {
