@@ -775,6 +775,50 @@ int isn_pick_image_why(const char *const *tiers, int ntiers, const char *host,
 	return isn_pick_image_at(tiers, ntiers, host, 0, t, max, tier, why);
 }
 
+/*
+ * The host directories of one tier, in turn: TIER/HOST, then each periodic
+ * checkpoint's TIER/ckpt-N/HOST (those that exist or not: the caller
+ * looks).
+ */
+struct hostdirs {
+	DIR *d;
+	bool first;
+};
+
+static void hostdirs_open(struct hostdirs *it, const char *tier)
+{
+	it->d = opendir(tier);
+	it->first = true;
+}
+
+static void hostdirs_close(struct hostdirs *it)
+{
+	if (it->d)
+		closedir(it->d);
+	it->d = NULL;
+}
+
+/* The next one into @out (PATH_MAX bytes); false at the end (closed). */
+static bool hostdirs_next(struct hostdirs *it, const char *tier,
+			  const char *host, char *out)
+{
+	struct dirent *e;
+
+	if (it->first) {
+		it->first = false;
+		if (snprintf(out, PATH_MAX, "%s/%s", tier, host) < PATH_MAX)
+			return true;
+	}
+	while (it->d && (e = readdir(it->d)))
+		if (!strncmp(e->d_name, ISN_CKPT_PREFIX,
+			     strlen(ISN_CKPT_PREFIX)) &&
+		    snprintf(out, PATH_MAX, "%s/%s/%s", tier, e->d_name, host) <
+			    PATH_MAX)
+			return true;
+	hostdirs_close(it);
+	return false;
+}
+
 /* @hostdir holds checkpoint @want whole: its trees there (scratch @t) */
 static int whole_in(const char *hostdir, uint32_t want, struct isn_tree *t,
 		    int max, FILE *why)
@@ -792,23 +836,13 @@ int isn_pick_image_at(const char *const *tiers, int ntiers, const char *host,
 {
 	char hostdir[PATH_MAX], best_dir[PATH_MAX];
 	uint32_t newest = want, best = 0;
-	struct dirent *e;
+	struct hostdirs it;
 	int i, n, found = 0;
-	DIR *d;
 
 	*tier = -1;
 	for (i = 0; i < ntiers; i++) {
-		/* TIER/HOST, then the periodic checkpoints' TIER/ckpt-N/HOST */
-		d = opendir(tiers[i]);
-		e = NULL;
-		do {
-			if (e && strncmp(e->d_name, ISN_CKPT_PREFIX,
-					 strlen(ISN_CKPT_PREFIX)))
-				continue;
-			if (snprintf(hostdir, sizeof(hostdir), "%s/%s%s%s",
-				     tiers[i], e ? e->d_name : "", e ? "/" : "",
-				     host) >= (int)sizeof(hostdir))
-				continue;
+		hostdirs_open(&it, tiers[i]);
+		while (hostdirs_next(&it, tiers[i], host, hostdir)) {
 			n = want ? whole_in(hostdir, want, t, max, why) :
 				   newest_in(hostdir, t, max, &newest, why);
 			if (n && (*tier < 0 || newest > best)) {
@@ -817,9 +851,7 @@ int isn_pick_image_at(const char *const *tiers, int ntiers, const char *host,
 				*tier = i;
 				strcpy(best_dir, hostdir);
 			}
-		} while (d && (e = readdir(d)));
-		if (d)
-			closedir(d);
+		}
 	}
 	if (*tier < 0)
 		return 0;
@@ -845,23 +877,16 @@ bool isn_ckpt_seen(const char *const *tiers, int ntiers, const char *host,
 		   uint32_t c)
 {
 	char hostdir[PATH_MAX], path[2 * PATH_MAX];
-	struct dirent *e, *f;
+	struct hostdirs it;
+	struct dirent *f;
 	bool seen = false;
 	uint32_t k;
-	DIR *d, *h;
+	DIR *h;
 	int i;
 
 	for (i = 0; i < ntiers && !seen; i++) {
-		d = opendir(tiers[i]);
-		e = NULL;
-		do {
-			if (e && strncmp(e->d_name, ISN_CKPT_PREFIX,
-					 strlen(ISN_CKPT_PREFIX)))
-				continue;
-			if (snprintf(hostdir, sizeof(hostdir), "%s/%s%s%s",
-				     tiers[i], e ? e->d_name : "", e ? "/" : "",
-				     host) >= (int)sizeof(hostdir))
-				continue;
+		hostdirs_open(&it, tiers[i]);
+		while (!seen && hostdirs_next(&it, tiers[i], host, hostdir)) {
 			h = opendir(hostdir);
 			while (h && !seen && (f = readdir(h)))
 				seen = f->d_name[0] != '.' &&
@@ -872,9 +897,8 @@ bool isn_ckpt_seen(const char *const *tiers, int ntiers, const char *host,
 				       k == c;
 			if (h)
 				closedir(h);
-		} while (!seen && d && (e = readdir(d)));
-		if (d)
-			closedir(d);
+		}
+		hostdirs_close(&it);
 	}
 	return seen;
 }
