@@ -97,7 +97,8 @@ static int collect(struct ids_buf *b)
 	}
 	isn_for_each_obj(struct isn_qp, qp, ISN_OBJ_QP) if (!ret)
 		ret = add_id(b, ISN_VID_QPN, qp->qp.qp_num, qp->real->qp_num);
-	isn_for_each_obj(struct isn_mr, mr, ISN_OBJ_MR) if (!ret)
+	/* an MR left unbacked (rebuild/mr.c) has no new rkey to give */
+	isn_for_each_obj(struct isn_mr, mr, ISN_OBJ_MR) if (!ret && mr->real)
 		ret = add_id(b, ISN_VID_RKEY, mr->ibmr.rkey, mr->real->rkey);
 	return ret;
 }
