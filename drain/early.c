@@ -218,23 +218,6 @@ int isn_early_post(struct isn_qp *qp, struct isn_srq *srq)
 	return ret;
 }
 
-/* Copy @len bytes of @src into the buffers of logged receive @ent: the
- * completion's status. */
-static enum ibv_wc_status early_scatter_ent(const struct isn_wq_ent *ent,
-					    const char *src, uint32_t len)
-{
-	uint32_t done = 0, l, k;
-
-	for (k = 0; k < ent->num_sge && done < len; k++) {
-		l = ent->sge[k].length;
-		if (l > len - done)
-			l = len - done;
-		memcpy((void *)(uintptr_t)ent->sge[k].addr, src + done, l);
-		done += l;
-	}
-	return done < len ? IBV_WC_LOC_LEN_ERR : IBV_WC_SUCCESS;
-}
-
 /* Buffer @i of @e completed (@wc) for the oldest held receive: @wc
  * becomes that receive's completion. */
 static void early_hand_over(struct isn_early *e, uint64_t seq, uint64_t i,
@@ -251,7 +234,9 @@ static void early_hand_over(struct isn_early *e, uint64_t seq, uint64_t i,
 		wc->status = IBV_WC_LOC_LEN_ERR;
 		return;
 	}
-	wc->status = early_scatter_ent(ent, e->buf + i * e->len, len);
+	if (isn_sge_copy(ent->sge, ent->num_sge, e->buf + i * e->len, len,
+			 false) < len)
+		wc->status = IBV_WC_LOC_LEN_ERR;
 }
 
 /* Keep what buffer @i caught until the program posts a receive for it;
@@ -322,21 +307,15 @@ bool isn_early_pending(struct isn_qp *qp, struct isn_srq *srq)
 }
 
 /* Scatter @m into @wr's buffers: the completion's status. */
-static enum ibv_wc_status early_scatter(const struct early_msg *m,
+static enum ibv_wc_status early_scatter(struct early_msg *m,
 					const struct ibv_recv_wr *wr)
 {
-	uint32_t done = 0, l;
-	int i;
+	uint32_t n = wr->num_sge > 0 ? (uint32_t)wr->num_sge : 0;
 
-	for (i = 0; i < wr->num_sge && done < m->wc.byte_len; i++) {
-		l = wr->sg_list[i].length;
-		if (l > m->wc.byte_len - done)
-			l = m->wc.byte_len - done;
-		memcpy((void *)(uintptr_t)wr->sg_list[i].addr, m->data + done,
-		       l);
-		done += l;
-	}
-	return done < m->wc.byte_len ? IBV_WC_LOC_LEN_ERR : m->wc.status;
+	if (isn_sge_copy(wr->sg_list, n, m->data, m->wc.byte_len, false) <
+	    m->wc.byte_len)
+		return IBV_WC_LOC_LEN_ERR;
+	return m->wc.status;
 }
 
 /* Hold @wr for the oldest buffer not spoken for; early_lock held. */

@@ -60,27 +60,6 @@ void isn_cq_track(struct isn_cq *cq, const struct ibv_wc *wc, int n)
 			isn_cq_track_one(cq, wc[i].qp_num);
 }
 
-/* Copy @len bytes at @off of the buffer @e describes to @buf, or back. */
-static size_t sge_io(const struct isn_wq_ent *e, void *buf, size_t len,
-		     bool to_buf)
-{
-	size_t done = 0, l;
-	uint32_t i;
-
-	for (i = 0; i < e->num_sge && done < len; i++) {
-		void *p = (void *)(uintptr_t)e->sge[i].addr;
-
-		l = e->sge[i].length < len - done ? e->sge[i].length :
-						    len - done;
-		if (to_buf)
-			memcpy((char *)buf + done, p, l);
-		else
-			memcpy(p, (char *)buf + done, l);
-		done += l;
-	}
-	return done;
-}
-
 static void ipv4_csum(uint8_t *ip)
 {
 	uint32_t sum = 0;
@@ -119,7 +98,8 @@ static bool grh_to_virt(const struct isn_wq_ent *e, union ibv_gid *sgid)
 	uint8_t grh[40];
 	uint8_t *ip = grh + 20;
 
-	if (sge_io(e, grh, sizeof(grh), true) < sizeof(grh))
+	if (isn_sge_copy(e->sge, e->num_sge, grh, sizeof(grh), true) <
+	    sizeof(grh))
 		return false;
 	if (isn_grh_is_ipv4((struct ibv_grh *)grh)) {
 		memset(sgid, 0, sizeof(*sgid));
@@ -136,7 +116,7 @@ static bool grh_to_virt(const struct isn_wq_ent *e, union ibv_gid *sgid)
 		if (g->dgid.raw[0] != 0xff)
 			isn_vid_gid_local_new(&g->dgid, &g->dgid);
 	}
-	sge_io(e, grh, sizeof(grh), false);
+	isn_sge_copy(e->sge, e->num_sge, grh, sizeof(grh), false);
 	return true;
 }
 

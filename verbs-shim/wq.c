@@ -53,6 +53,25 @@ struct isn_wq_ent *isn_wq_consume(struct isn_wq *wq)
 	return isn_wq_ent(wq, n);
 }
 
+size_t isn_sge_copy(const struct ibv_sge *sge, uint32_t nsge, void *buf,
+		    size_t len, bool to_buf)
+{
+	size_t done = 0, l;
+	uint32_t i;
+
+	for (i = 0; i < nsge && done < len; i++) {
+		void *p = (void *)(uintptr_t)sge[i].addr;
+
+		l = sge[i].length < len - done ? sge[i].length : len - done;
+		if (to_buf)
+			memcpy((char *)buf + done, p, l);
+		else
+			memcpy(p, (char *)buf + done, l);
+		done += l;
+	}
+	return done;
+}
+
 void isn_wq_settle(struct isn_wq *wq)
 {
 	uint64_t head = atomic_load(&wq->head), seq;

@@ -113,6 +113,11 @@ static inline void isn_wq_log_recv(struct isn_wq_ent *e,
  */
 struct isn_wq_ent *isn_wq_consume(struct isn_wq *wq);
 
+/* Copy up to @len bytes between @buf and the memory @nsge SGEs describe,
+ * in order: to @buf if @to_buf, else from it.  The bytes copied. */
+size_t isn_sge_copy(const struct ibv_sge *sge, uint32_t nsge, void *buf,
+		    size_t len, bool to_buf);
+
 /*
  * Wait until every slot reserved before now is stamped: afterwards no
  * thread is between its reservation and its post.  Checkpoint path only.
