@@ -171,9 +171,8 @@ uint32_t isn_vid_local_new(enum isn_vid_kind kind, uint32_t real)
 	return virt;
 }
 
-/* Does @real map back to @virt?  (Absent: identity.) */
-static bool isn_vid_local_back_is(struct isn_vid_pair *p, uint32_t real,
-				  uint32_t virt)
+/* Does @real map back to @virt in @p?  (Absent: identity.) */
+static bool vid_back_is(struct isn_vid_pair *p, uint32_t real, uint32_t virt)
 {
 	uint32_t v;
 
@@ -191,7 +190,7 @@ int isn_vid_local_set(enum isn_vid_kind kind, uint32_t virt, uint32_t real)
 	 * been given to another virtual one meanwhile (a rebuild that maps
 	 * B to A's old real ID before it maps A anew) */
 	if (isn_vid_map_get(&p->to_real, virt, &old) &&
-	    isn_vid_local_back_is(p, old, virt))
+	    vid_back_is(p, old, virt))
 		isn_vid_map_del(&p->to_virt, old);
 	ret = isn_vid_map_set(&p->to_real, virt, real);
 	if (!ret)
@@ -216,7 +215,7 @@ void isn_vid_local_forget(enum isn_vid_kind kind, uint32_t virt)
 	if (!isn_vid_map_get(&p->to_real, virt, &real))
 		return;
 	isn_vid_map_del(&p->to_real, virt);
-	if (isn_vid_local_back_is(p, real, virt))
+	if (vid_back_is(p, real, virt))
 		isn_vid_map_del(&p->to_virt, real);
 }
 
@@ -509,11 +508,11 @@ int isn_vid_peer_map(struct isn_vid_peer *peer, enum isn_vid_kind kind,
 		     uint32_t virt, uint32_t real)
 {
 	struct isn_vid_pair *p = &peer->id[kind];
-	uint32_t old, back;
+	uint32_t old;
 	int ret;
 
 	if (isn_vid_map_get(&p->to_real, virt, &old) && old != real &&
-	    isn_vid_map_get(&p->to_virt, old, &back) && back == virt)
+	    vid_back_is(p, old, virt))
 		isn_vid_map_del(&p->to_virt, old);
 	ret = isn_vid_map_set(&p->to_real, virt, real);
 	if (!ret)
