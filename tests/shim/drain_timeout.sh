@@ -43,10 +43,26 @@ fi
 
 RO=$(cd "$BUILD" && pwd)/tests/shim/rc_order
 
+# ckpt_run JOB K: once JOB's 2 processes are in, K checkpoints back to
+# back (output appended to $LOGDIR/ck.log); prints o for each done, x for
+# each failed
+ckpt_run() {
+	local i
+	joined "$1" 2
+	sleep 0.3
+	for ((i = 0; i < $2; i++)); do
+		if "$IBSNAP" checkpoint --job "$1" --no-dump >>"$LOGDIR/ck.log" 2>&1; then
+			printf o
+		else
+			printf x
+		fi
+	done
+}
+
 # pair NAME ITERS K DELAY_US DRAIN_MS [ARGS]: a ping-pong through K
 # checkpoints, ARGS given to both sides
 pair() {
-	local name=$1 iters=$2 k=$3 job=dt$$x$RANDOM spid cpid i rc=0 res=
+	local name=$1 iters=$2 k=$3 job=dt$$x$RANDOM spid cpid rc=0 res
 	local -a args=(${6:-})
 	export IBSNAP_FAKE_FAULTS=delay_us=$4 IBSNAP_DRAIN_MS=$5
 	next_port
@@ -58,15 +74,7 @@ pair() {
 	timeout -k 5 "$PAIR_TIMEOUT" "$IBSNAP" run --fake --job "$job" -- \
 		ibv_rc_pingpong -d fake0 -g 0 -n "$iters" "${args[@]}" -p $PORT 127.0.0.1 >"$LOGDIR/cli.log" 2>&1 &
 	cpid=$!
-	joined "$job" 2
-	sleep 0.3
-	for ((i = 0; i < k; i++)); do
-		if "$IBSNAP" checkpoint --job "$job" --no-dump >>"$LOGDIR/ck.log" 2>&1; then
-			res+=o
-		else
-			res+=x
-		fi
-	done
+	res=$(ckpt_run "$job" "$k")
 	wait $cpid || rc=$?
 	wait $spid || rc=$((rc | $?))
 	unset IBSNAP_FAKE_FAULTS IBSNAP_DRAIN_MS
@@ -87,7 +95,7 @@ kept() { cat "$@" | grep -c "keeps .* shim receive buffers posted"; }
 # order MODE: rc_order (300 messages, 16 in flight, the receiver's queue 8
 # deep) through 15 checkpoints on a 30 ms wire with 12 ms drains
 order() {
-	local mode=$1 job=ro$$x$RANDOM dir rpid spid i rc=0 res=
+	local mode=$1 job=ro$$x$RANDOM dir rpid spid rc=0 res
 	dir=$(mktemp -d -p "$LOGDIR")
 	export IBSNAP_FAKE_FAULTS=delay_us=30000 IBSNAP_DRAIN_MS=2
 	: >"$LOGDIR/ck.log"
@@ -97,15 +105,7 @@ order() {
 	timeout -k 5 "$PAIR_TIMEOUT" "$IBSNAP" run --fake --job "$job" -- \
 		"$RO" send "$dir" 300 16 >"$LOGDIR/send.log" 2>&1 &
 	spid=$!
-	joined "$job" 2
-	sleep 0.3
-	for ((i = 0; i < 15; i++)); do
-		if "$IBSNAP" checkpoint --job "$job" --no-dump >>"$LOGDIR/ck.log" 2>&1; then
-			res+=o
-		else
-			res+=x
-		fi
-	done
+	res=$(ckpt_run "$job" 15)
 	wait $rpid || rc=$?
 	wait $spid || rc=$((rc | $?))
 	unset IBSNAP_FAKE_FAULTS IBSNAP_DRAIN_MS
